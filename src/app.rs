@@ -1,0 +1,165 @@
+//! `AppState` (cheap, cloneable handles), building the app from a config, serving with a
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::auth::JwtVerifier;
+use crate::cache::{redis_pool, Cache};
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::health::Check;
+use crate::rate_limit::RateLimiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub redis: Option<deadpool_redis::Pool>,
+    pub cache: Cache,
+    pub limiter: RateLimiter,
+    pub jwt: Arc<JwtVerifier>,
+    pub metrics: PrometheusHandle,
+    /// Set on SIGTERM/SIGINT: readiness answers 503 from then on.
+    pub draining: Arc<AtomicBool>,
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Connects to the database (migrating unless disabled) and Redis, as configured.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config).await?;
+        if config.auto_migrate {
+            db.migrate().await.context("applying migrations")?;
+        }
+        Self::with_db(config, db)
+    }
+
+    /// Builds the state around an open database (tests use this).
+    pub fn with_db(config: Config, db: Db) -> anyhow::Result<Self> {
+        let redis = match &config.redis_url {
+            Some(url) => Some(redis_pool(url.expose()).context("configuring REDIS_URL")?),
+            None => None,
+        };
+        let (cache, limiter) = match &redis {
+            Some(pool) => (
+                Cache::Redis(pool.clone(), Arc::default()),
+                RateLimiter::redis(pool.clone()),
+            ),
+            None => (Cache::memory(), RateLimiter::memory()),
+        };
+        Ok(AppState {
+            jwt: Arc::new(JwtVerifier::new(&config)),
+            config: Arc::new(config),
+            db,
+            redis,
+            cache,
+            limiter,
+            metrics: crate::telemetry::metrics_handle(),
+            draining: Arc::new(AtomicBool::new(false)),
+            started: Instant::now(),
+        })
+    }
+
+    /// What the service last saw of openFDA, for `/health` (no upstream call).
+    pub fn openfda_check(&self) -> Option<Check> {
+        None
+    }
+}
+
+/// Binds the configured address.
+pub async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+    let addr = format!("{}:{}", config.host, config.port);
+    TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr} (set PORT or REGASSIST_HOST)"))
+}
+
+/// Serves until `shutdown` resolves, then drains: readiness 503 for the drain period, the listener
+/// closes, in-flight requests get up to the grace period, and the call returns.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = crate::http::router(state.clone());
+    let draining = state.draining.clone();
+    let drain = state.config.shutdown_drain;
+    let grace = state.config.shutdown_grace;
+    let (closing_tx, closing_rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown.await;
+        draining.store(true, Ordering::SeqCst);
+        tracing::info!(drain_secs = drain.as_secs(), "shutdown requested: draining");
+        tokio::time::sleep(drain).await;
+        let _ = closing_tx.send(());
+    };
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful);
+    let server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        result = server => { result??; }
+        _ = async {
+            let _ = closing_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests outlived the grace period");
+        }
+    }
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Writes a signed audit checkpoint every minute while the head moves.
+pub fn spawn_checkpoints(state: &AppState) {
+    let Some(key) = state.config.audit_checkpoint_key.clone() else {
+        return;
+    };
+    let db = state.db.clone();
+    let path = state.config.audit_checkpoint_file.clone();
+    tokio::spawn(async move {
+        let mut last = None;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let head = crate::db::audit::current_head(&db).await.ok().flatten();
+            if head.is_some() && head != last {
+                if let Err(e) =
+                    crate::audit::write_checkpoint(&db, key.expose().as_bytes(), &path).await
+                {
+                    tracing::warn!(error = %e, "could not write the audit checkpoint");
+                }
+                last = head;
+            }
+        }
+    });
+}

@@ -1,0 +1,205 @@
+//! The response cache: Redis when `REDIS_URL` is set, else in-process. A failure never fails a
+//! request: it is logged, counted, and the caller goes to the source.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis::AsyncCommands;
+use tokio::sync::Mutex;
+
+#[derive(Clone)]
+pub enum Cache {
+    Redis(deadpool_redis::Pool, Arc<CacheStats>),
+    Memory(Arc<MemoryCache>, Arc<CacheStats>),
+}
+
+#[derive(Default)]
+pub struct CacheStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// Entries with an expiry; bounded so a flood of distinct queries cannot exhaust memory.
+#[derive(Default)]
+pub struct MemoryCache {
+    entries: Mutex<HashMap<String, (Instant, String)>>,
+}
+
+const MEMORY_MAX_ENTRIES: usize = 10_000;
+
+impl Cache {
+    pub fn memory() -> Self {
+        Cache::Memory(Arc::default(), Arc::default())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Cache::Redis(..) => "redis",
+            Cache::Memory(..) => "memory",
+        }
+    }
+
+    pub fn stats(&self) -> &CacheStats {
+        match self {
+            Cache::Redis(_, s) | Cache::Memory(_, s) => s,
+        }
+    }
+
+    fn record(&self, result: &'static str) {
+        let stats = self.stats();
+        let counter = match result {
+            "hit" => &stats.hits,
+            "miss" => &stats.misses,
+            _ => &stats.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("cache_requests_total", "result" => result).increment(1);
+    }
+
+    /// The cached text for `key`, or `None` on a miss or a backend failure.
+    pub async fn get(&self, key: &str) -> Option<String> {
+        let found = match self {
+            Cache::Redis(pool, _) => match redis_get(pool, key).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cache read failed; going to the source");
+                    self.record("error");
+                    return None;
+                }
+            },
+            Cache::Memory(mem, _) => {
+                let mut entries = mem.entries.lock().await;
+                match entries.get(key) {
+                    Some((expires, value)) if *expires > Instant::now() => Some(value.clone()),
+                    Some(_) => {
+                        entries.remove(key);
+                        None
+                    }
+                    None => None,
+                }
+            }
+        };
+        self.record(if found.is_some() { "hit" } else { "miss" });
+        found
+    }
+
+    /// Stores `value` for `ttl`; failures are logged and otherwise ignored.
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) {
+        match self {
+            Cache::Redis(pool, _) => {
+                if let Err(e) = redis_set(pool, key, value, ttl).await {
+                    tracing::warn!(error = %e, "cache write failed");
+                    self.record("error");
+                }
+            }
+            Cache::Memory(mem, _) => {
+                let mut entries = mem.entries.lock().await;
+                let now = Instant::now();
+                if entries.len() >= MEMORY_MAX_ENTRIES {
+                    entries.retain(|_, (expires, _)| *expires > now);
+                    if entries.len() >= MEMORY_MAX_ENTRIES {
+                        entries.clear();
+                    }
+                }
+                entries.insert(key.to_string(), (now + ttl, value.to_string()));
+            }
+        }
+    }
+
+    /// Deletes every key starting with `prefix`; returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64> {
+        match self {
+            Cache::Redis(pool, _) => {
+                let mut conn = pool.get().await?;
+                let pattern = format!("{}*", escape_glob(prefix));
+                let mut deleted = 0u64;
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = deadpool_redis::redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut conn)
+                        .await?;
+                    if !keys.is_empty() {
+                        let n: u64 = conn.del(&keys).await?;
+                        deleted += n;
+                    }
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+                Ok(deleted)
+            }
+            Cache::Memory(mem, _) => {
+                let mut entries = mem.entries.lock().await;
+                let before = entries.len();
+                entries.retain(|k, _| !k.starts_with(prefix));
+                Ok((before - entries.len()) as u64)
+            }
+        }
+    }
+}
+
+/// Escapes Redis glob characters so a prefix matches literally.
+fn escape_glob(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn redis_get(pool: &deadpool_redis::Pool, key: &str) -> anyhow::Result<Option<String>> {
+    let mut conn = pool.get().await?;
+    Ok(conn.get(key).await?)
+}
+
+async fn redis_set(
+    pool: &deadpool_redis::Pool,
+    key: &str,
+    value: &str,
+    ttl: Duration,
+) -> anyhow::Result<()> {
+    let mut conn = pool.get().await?;
+    let secs = ttl.as_secs().max(1);
+    let _: () = conn.set_ex(key, value, secs).await?;
+    Ok(())
+}
+
+/// Builds a deadpool-redis pool with short timeouts so a dead Redis is noticed quickly.
+pub fn redis_pool(url: &str) -> anyhow::Result<deadpool_redis::Pool> {
+    let mut cfg = deadpool_redis::Config::from_url(url);
+    let mut pool_cfg = deadpool_redis::PoolConfig::new(32);
+    pool_cfg.timeouts = deadpool_redis::Timeouts {
+        wait: Some(Duration::from_secs(2)),
+        create: Some(Duration::from_secs(2)),
+        recycle: Some(Duration::from_secs(1)),
+    };
+    cfg.pool = Some(pool_cfg);
+    Ok(cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?)
+}
+
+/// PING with a bound, for health checks.
+pub async fn redis_ping(pool: &deadpool_redis::Pool) -> anyhow::Result<()> {
+    let work = async {
+        let mut conn = pool.get().await?;
+        let pong: String = deadpool_redis::redis::cmd("PING")
+            .query_async(&mut conn)
+            .await?;
+        anyhow::ensure!(pong == "PONG", "unexpected PING answer {pong:?}");
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(2), work)
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis did not answer within 2 s"))?
+}

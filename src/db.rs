@@ -1,0 +1,246 @@
+//! The `Db` enum over PostgreSQL and SQLite pools, connections, migrations and transactions.
+//!
+//! SQL is written once in the portable subset (`$1..$n` in order, `RETURNING`, `ON CONFLICT`) and
+//! run on whichever pool is live through the [`on_read!`], [`on_write!`] and [`on_tx!`] macros.
+//! SQLite gets a single-connection writer pool so writes queue in-process instead of failing
+//! with "database is locked", and a pool of readers that WAL mode lets run beside it.
+
+pub mod agent;
+pub mod audit;
+pub mod classifications;
+pub mod predicates;
+pub mod projects;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use crate::config::Config;
+
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// SQLite's two pools: many readers, one writer.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pub read: SqlitePool,
+    pub write: SqlitePool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Postgres(PgPool),
+    Sqlite(SqliteDb),
+}
+
+/// An open transaction on either backend.
+pub enum Tx {
+    Postgres(Transaction<'static, Postgres>),
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+/// Runs `$body` with `$pool` bound to a pool for reading.
+#[macro_export]
+macro_rules! on_read {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Sqlite(sqlite) => {
+                let $pool = &sqlite.read;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the pool that writes.
+#[macro_export]
+macro_rules! on_write {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Sqlite(sqlite) => {
+                let $pool = &sqlite.write;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+/// The current time as stored: UTC, truncated to microseconds so both backends keep it exactly.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Pool figures for the health check.
+#[derive(Debug, serde::Serialize)]
+pub struct PoolStats {
+    pub backend: &'static str,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl Db {
+    /// Connects without running migrations.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let url = config.database_url.expose();
+        if config.is_postgres() {
+            let options = PgConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(config.db_max_connections)
+                .min_connections(1)
+                .acquire_timeout(config.db_acquire_timeout)
+                .connect_with(options)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Self::connect_sqlite(url, config.db_max_connections, config.db_acquire_timeout).await
+        }
+    }
+
+    /// Opens (creating if needed) a SQLite database file in WAL mode.
+    pub async fn connect_sqlite(
+        url: &str,
+        readers: u32,
+        acquire_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .context("parsing DATABASE_URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-16000")
+            .pragma("temp_store", "memory");
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(acquire_timeout.max(Duration::from_secs(30)))
+            .connect_with(options.clone())
+            .await
+            .context("opening SQLite database")?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(options.read_only(false))
+            .await
+            .context("opening SQLite database")?;
+        Ok(Db::Sqlite(SqliteDb { read, write }))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
+            Db::Sqlite(s) => SQLITE_MIGRATOR.run(&s.write).await?,
+        }
+        Ok(())
+    }
+
+    /// True when every migration this binary knows is applied.
+    pub async fn migrations_applied(&self) -> Result<bool, sqlx::Error> {
+        let (expected, sql) = match self {
+            Db::Postgres(_) => (PG_MIGRATOR.iter().count(), MIGRATIONS_DONE),
+            Db::Sqlite(_) => (SQLITE_MIGRATOR.iter().count(), MIGRATIONS_DONE),
+        };
+        let applied: i64 = on_read!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?;
+        Ok(applied as usize >= expected)
+    }
+
+    /// The cheap liveness query of the health check.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_read!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        match self {
+            Db::Postgres(pool) => PoolStats {
+                backend: "postgres",
+                size: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: pool.options().get_max_connections(),
+            },
+            Db::Sqlite(s) => PoolStats {
+                backend: "sqlite",
+                size: s.read.size() + s.write.size(),
+                idle: (s.read.num_idle() + s.write.num_idle()) as u32,
+                max: s.read.options().get_max_connections() + 1,
+            },
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Sqlite(s) => Tx::Sqlite(s.write.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Postgres(pool) => pool.close().await,
+            Db::Sqlite(s) => {
+                s.read.close().await;
+                s.write.close().await;
+            }
+        }
+    }
+}
+
+const MIGRATIONS_DONE: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Postgres(tx) => tx.commit().await,
+            Tx::Sqlite(tx) => tx.commit().await,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+}
+
+/// True when the error is a unique-constraint violation.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,155 @@
+//! Projects: owner-scoped reads, optimistic-concurrency updates, soft delete.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use utoipa::ToSchema;
+
+use super::{now, Db, Tx};
+use crate::domain::project::{NewProject, ProjectChanges};
+use crate::{on_read, on_tx};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct Project {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub device_type: Option<String>,
+    pub intended_use: Option<String>,
+    pub product_code: Option<String>,
+    /// `draft`, `active`, `in_progress` or `completed`.
+    pub status: String,
+    /// `high`, `medium`, `low` or null.
+    pub priority: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub tags: Json<Vec<String>>,
+    /// Starts at 1 and grows by one per change; the `ETag`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, user_id, name, description, device_type, intended_use, product_code, \
+    status, priority, tags, version, created_at, updated_at";
+
+pub async fn insert(tx: &mut Tx, user_id: i64, p: &NewProject) -> Result<Project, sqlx::Error> {
+    let at = now();
+    let sql = format!(
+        "INSERT INTO projects (user_id, name, description, device_type, intended_use, product_code, \
+         status, priority, tags, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, 1, $9, $9) RETURNING {COLUMNS}"
+    );
+    on_tx!(tx, conn => sqlx::query_as::<_, Project>(&sql)
+        .bind(user_id).bind(&p.name).bind(&p.description).bind(&p.device_type)
+        .bind(&p.intended_use).bind(&p.product_code).bind(&p.priority).bind(Json(&p.tags)).bind(at)
+        .fetch_one(conn).await)
+}
+
+/// A live project of this owner.
+pub async fn find_owned(db: &Db, id: i64, user_id: i64) -> Result<Option<Project>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM projects WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL"
+    );
+    on_read!(db, pool => sqlx::query_as::<_, Project>(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
+}
+
+/// A live project by id whoever owns it (auditors and admins reading audit trails).
+pub async fn find_any(db: &Db, id: i64) -> Result<Option<Project>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM projects WHERE id = $1 AND deleted_at IS NULL");
+    on_read!(db, pool => sqlx::query_as::<_, Project>(&sql).bind(id).fetch_optional(pool).await)
+}
+
+/// The owner's live project, locked for the rest of the transaction on PostgreSQL.
+pub async fn find_owned_for_update(
+    tx: &mut Tx,
+    id: i64,
+    user_id: i64,
+) -> Result<Option<Project>, sqlx::Error> {
+    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM projects WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL{lock}"
+    );
+    on_tx!(tx, conn => sqlx::query_as::<_, Project>(&sql).bind(id).bind(user_id).fetch_optional(conn).await)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ProjectFilter {
+    pub search: Option<String>,
+    pub status: Option<String>,
+    pub device_type: Option<String>,
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+const LIST_WHERE: &str = "WHERE user_id = $1 AND deleted_at IS NULL \
+    AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE $2 ESCAPE '\\' \
+         OR LOWER(COALESCE(device_type, '')) LIKE $2 ESCAPE '\\') \
+    AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR LOWER(device_type) = LOWER($4))";
+
+/// The owner's projects, newest change first, and the total.
+pub async fn list(
+    db: &Db,
+    user_id: i64,
+    filter: &ProjectFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Project>, i64), sqlx::Error> {
+    let pattern = filter.search.as_deref().map(like_pattern);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM projects {LIST_WHERE} ORDER BY updated_at DESC, id DESC LIMIT $5 OFFSET $6"
+    );
+    let rows = on_read!(db, pool => sqlx::query_as::<_, Project>(&sql)
+        .bind(user_id).bind(&pattern).bind(&filter.status).bind(&filter.device_type)
+        .bind(limit).bind(offset).fetch_all(pool).await)?;
+    let count_sql = format!("SELECT COUNT(*) FROM projects {LIST_WHERE}");
+    let total: i64 = on_read!(db, pool => sqlx::query_scalar(&count_sql)
+        .bind(user_id).bind(&pattern).bind(&filter.status).bind(&filter.device_type)
+        .fetch_one(pool).await)?;
+    Ok((rows, total))
+}
+
+/// Writes the changed project if it is still at `version`; `None` when another change won.
+pub async fn update(
+    tx: &mut Tx,
+    current: &Project,
+    changes: &ProjectChanges,
+) -> Result<Option<Project>, sqlx::Error> {
+    let p = changes.apply(current);
+    let sql = format!(
+        "UPDATE projects SET name = $1, description = $2, device_type = $3, intended_use = $4, \
+         product_code = $5, status = $6, priority = $7, tags = $8, version = version + 1, updated_at = $9 \
+         WHERE id = $10 AND version = $11 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
+    on_tx!(tx, conn => sqlx::query_as::<_, Project>(&sql)
+        .bind(&p.name).bind(&p.description).bind(&p.device_type).bind(&p.intended_use)
+        .bind(&p.product_code).bind(&p.status).bind(&p.priority).bind(Json(&p.tags)).bind(now())
+        .bind(current.id).bind(current.version)
+        .fetch_optional(conn).await)
+}
+
+/// Marks the project deleted (its rows and history stay).
+pub async fn soft_delete(tx: &mut Tx, current: &Project) -> Result<bool, sqlx::Error> {
+    let done = on_tx!(tx, conn => sqlx::query(
+        "UPDATE projects SET deleted_at = $1, version = version + 1 WHERE id = $2 AND version = $3 AND deleted_at IS NULL")
+        .bind(now()).bind(current.id).bind(current.version).execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Bumps `updated_at` and `version` after a change to something the project owns.
+pub async fn touch(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
+        .bind(now()).bind(id).execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Validated types and pure logic, no I/O: project rules, identifiers, text analysis, ranking,
+//! comparison and classification scoring.
+
+pub mod ids;
+pub mod project;

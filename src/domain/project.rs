@@ -1,0 +1,319 @@
+//! Project input rules: what a client may set on create and update, validated field by field.
+
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use super::ids::is_product_code;
+use crate::db::projects::Project;
+use crate::error::{ApiError, FieldErrors};
+
+pub const STATUSES: [&str; 4] = ["draft", "active", "in_progress", "completed"];
+pub const PRIORITIES: [&str; 3] = ["high", "medium", "low"];
+
+/// Body of `POST /api/projects`. `id`, `user_id`, `version`, `status` and timestamps are not
+/// accepted: unknown fields are refused with 422.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// 1..255 characters after trimming.
+    pub name: String,
+    pub description: Option<String>,
+    pub device_type: Option<String>,
+    pub intended_use: Option<String>,
+    /// Three capital letters, e.g. `DQY`.
+    pub product_code: Option<String>,
+    /// `high`, `medium` or `low`.
+    pub priority: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A create request that passed validation.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub name: String,
+    pub description: Option<String>,
+    pub device_type: Option<String>,
+    pub intended_use: Option<String>,
+    pub product_code: Option<String>,
+    pub priority: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// Body of `PUT`/`PATCH /api/projects/{id}`: every field optional; `null` clears a clearable field.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub device_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub intended_use: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub product_code: Option<Option<String>>,
+    /// `draft`, `active`, `in_progress` or `completed`.
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub priority: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A validated update.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectChanges(UpdateProjectValues);
+
+#[derive(Debug, Clone, Default)]
+struct UpdateProjectValues {
+    name: Option<String>,
+    description: Option<Option<String>>,
+    device_type: Option<Option<String>>,
+    intended_use: Option<Option<String>>,
+    product_code: Option<Option<String>>,
+    status: Option<String>,
+    priority: Option<Option<String>>,
+    tags: Option<Vec<String>>,
+}
+
+/// The values a project will hold after an update.
+pub struct ProjectValues {
+    pub name: String,
+    pub description: Option<String>,
+    pub device_type: Option<String>,
+    pub intended_use: Option<String>,
+    pub product_code: Option<String>,
+    pub status: String,
+    pub priority: Option<String>,
+    pub tags: Vec<String>,
+}
+
+fn check_name(name: &str, errors: &mut FieldErrors) -> String {
+    let name = name.trim().to_string();
+    let len = name.chars().count();
+    if len == 0 {
+        push(errors, "name", "must not be empty");
+    } else if len > 255 {
+        push(errors, "name", "must be at most 255 characters");
+    }
+    name
+}
+
+fn check_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if value.chars().count() > max {
+        push(errors, field, &format!("must be at most {max} characters"));
+    }
+    Some(value.to_string())
+}
+
+fn check_code(value: Option<&str>, errors: &mut FieldErrors) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if !is_product_code(value) {
+        push(
+            errors,
+            "product_code",
+            "must be three capital letters, e.g. DQY",
+        );
+    }
+    Some(value.to_string())
+}
+
+fn check_priority(value: Option<&str>, errors: &mut FieldErrors) -> Option<String> {
+    let value = value?;
+    if !PRIORITIES.contains(&value) {
+        push(errors, "priority", "must be high, medium or low");
+    }
+    Some(value.to_string())
+}
+
+fn check_tags(tags: &[String], errors: &mut FieldErrors) -> Vec<String> {
+    if tags.len() > 10 {
+        push(errors, "tags", "at most 10 tags");
+    }
+    let mut out: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag = tag.trim();
+        if tag.is_empty() || tag.chars().count() > 50 {
+            push(errors, "tags", "each tag must be 1..50 characters");
+        } else if !out.iter().any(|t| t == tag) {
+            out.push(tag.to_string());
+        }
+    }
+    out
+}
+
+fn push(errors: &mut FieldErrors, field: &str, message: &str) {
+    errors
+        .entry(field.to_string())
+        .or_default()
+        .push(message.to_string());
+}
+
+impl CreateProject {
+    pub fn validate(self) -> Result<NewProject, ApiError> {
+        let mut errors = FieldErrors::new();
+        let project = NewProject {
+            name: check_name(&self.name, &mut errors),
+            description: check_text(
+                "description",
+                self.description.as_deref(),
+                1000,
+                &mut errors,
+            ),
+            device_type: check_text("device_type", self.device_type.as_deref(), 255, &mut errors),
+            intended_use: check_text(
+                "intended_use",
+                self.intended_use.as_deref(),
+                2000,
+                &mut errors,
+            ),
+            product_code: check_code(self.product_code.as_deref(), &mut errors),
+            priority: check_priority(self.priority.as_deref(), &mut errors),
+            tags: check_tags(&self.tags, &mut errors),
+        };
+        ApiError::check(errors)?;
+        Ok(project)
+    }
+}
+
+impl UpdateProject {
+    pub fn validate(self) -> Result<ProjectChanges, ApiError> {
+        let mut errors = FieldErrors::new();
+        let values = UpdateProjectValues {
+            name: self.name.as_deref().map(|n| check_name(n, &mut errors)),
+            description: self
+                .description
+                .map(|v| check_text("description", v.as_deref(), 1000, &mut errors)),
+            device_type: self
+                .device_type
+                .map(|v| check_text("device_type", v.as_deref(), 255, &mut errors)),
+            intended_use: self
+                .intended_use
+                .map(|v| check_text("intended_use", v.as_deref(), 2000, &mut errors)),
+            product_code: self
+                .product_code
+                .map(|v| check_code(v.as_deref(), &mut errors)),
+            status: self.status.map(|s| {
+                if !STATUSES.contains(&s.as_str()) {
+                    push(
+                        &mut errors,
+                        "status",
+                        "must be draft, active, in_progress or completed",
+                    );
+                }
+                s
+            }),
+            priority: self
+                .priority
+                .map(|v| check_priority(v.as_deref(), &mut errors)),
+            tags: self.tags.map(|t| check_tags(&t, &mut errors)),
+        };
+        ApiError::check(errors)?;
+        Ok(ProjectChanges(values))
+    }
+}
+
+impl ProjectChanges {
+    /// The project's values with these changes applied.
+    pub fn apply(&self, p: &Project) -> ProjectValues {
+        let c = &self.0;
+        ProjectValues {
+            name: c.name.clone().unwrap_or_else(|| p.name.clone()),
+            description: c
+                .description
+                .clone()
+                .unwrap_or_else(|| p.description.clone()),
+            device_type: c
+                .device_type
+                .clone()
+                .unwrap_or_else(|| p.device_type.clone()),
+            intended_use: c
+                .intended_use
+                .clone()
+                .unwrap_or_else(|| p.intended_use.clone()),
+            product_code: c
+                .product_code
+                .clone()
+                .unwrap_or_else(|| p.product_code.clone()),
+            status: c.status.clone().unwrap_or_else(|| p.status.clone()),
+            priority: c.priority.clone().unwrap_or_else(|| p.priority.clone()),
+            tags: c.tags.clone().unwrap_or_else(|| p.tags.0.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(json: serde_json::Value) -> Result<NewProject, ApiError> {
+        serde_json::from_value::<CreateProject>(json)
+            .unwrap()
+            .validate()
+    }
+
+    #[test]
+    fn create_trims_and_accepts_valid_input() {
+        let p = create(
+            serde_json::json!({"name": "  Pump  ", "product_code": "FRN", "tags": ["a", "a"]}),
+        )
+        .unwrap();
+        assert_eq!(p.name, "Pump");
+        assert_eq!(p.tags, vec!["a"]);
+    }
+
+    #[test]
+    fn create_names_every_bad_field() {
+        let err = create(serde_json::json!({
+            "name": " ", "product_code": "abc", "priority": "urgent",
+            "description": "x".repeat(1001), "tags": vec!["t"; 11]
+        }))
+        .unwrap_err();
+        let ApiError::Validation { fields, .. } = err else {
+            panic!("not a validation error")
+        };
+        for f in ["name", "product_code", "priority", "description", "tags"] {
+            assert!(fields.contains_key(f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn server_fields_are_refused_on_create() {
+        for field in ["id", "user_id", "version", "status", "created_at"] {
+            let mut body = serde_json::json!({"name": "x"});
+            body[field] = serde_json::json!(1);
+            assert!(
+                serde_json::from_value::<CreateProject>(body).is_err(),
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn update_distinguishes_null_from_absent() {
+        let u: UpdateProject =
+            serde_json::from_value(serde_json::json!({"description": null})).unwrap();
+        assert_eq!(u.description, Some(None));
+        assert_eq!(u.device_type, None);
+    }
+}

@@ -1,0 +1,347 @@
+//! `/api/audit`: reading, exporting and verifying the tamper-evident trail.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+use crate::audit::{self, format_at, Verification};
+use crate::auth::{AuditorUser, AuthUser};
+use crate::db::audit::{self as store, AuditFilter, AuditRow};
+use crate::db::projects;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{Json, Page, Path, Query};
+use crate::http::project_reports::download;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(project_trail))
+        .routes(routes!(all_events))
+        .routes(routes!(export))
+        .routes(routes!(project_integrity))
+        .routes(routes!(verify_all))
+}
+
+/// One row of the trail as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    /// Server UTC time, microseconds.
+    pub at: String,
+    pub actor_id: Option<i64>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Option<String>,
+    pub project_id: Option<i64>,
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<Value>,
+    pub request_id: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        let parse =
+            |t: Option<String>| t.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));
+        AuditEntry {
+            seq: r.seq,
+            at: format_at(&r.occurred_at),
+            actor_id: r.actor_id,
+            actor_email: r.actor_email,
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            project_id: r.project_id,
+            reason: r.reason,
+            before: parse(r.before_json),
+            after: parse(r.after_json),
+            request_id: r.request_id,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub audit_entries: Vec<AuditEntry>,
+    pub total_count: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrailQuery {
+    /// Only this action, e.g. `project.update`.
+    pub action: Option<String>,
+    /// From this time (inclusive, RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Up to this time (inclusive, RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+    /// Only this project (global log only).
+    pub project_id: Option<i64>,
+}
+
+async fn page_of(
+    state: &AppState,
+    filter: AuditFilter,
+    q: &TrailQuery,
+) -> ApiResult<Json<AuditPage>> {
+    let (limit, offset) = Page {
+        limit: q.limit,
+        offset: q.offset,
+    }
+    .validate()?;
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from > to {
+            return Err(ApiError::field("from", "must not be after `to`"));
+        }
+    }
+    let (rows, total) = store::list(&state.db, &filter, limit, offset).await?;
+    Ok(Json(AuditPage {
+        audit_entries: rows.into_iter().map(AuditEntry::from).collect(),
+        total_count: total,
+    }))
+}
+
+/// Owners see their project's trail; auditors and admins see any project's (deleted ones too).
+async fn may_read_project(state: &AppState, auth: &AuthUser, project_id: i64) -> ApiResult<()> {
+    if auth.user.reads_all_audit() {
+        return Ok(());
+    }
+    match projects::find_owned(&state.db, project_id, auth.user.id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("project {project_id}"))),
+    }
+}
+
+/// A project's trail, oldest first.
+#[utoipa::path(get, path = "/api/audit/trail/{project_id}", tag = "audit", security(("bearer" = [])),
+    params(("project_id" = i64, Path, description = "Project id"), TrailQuery),
+    responses((status = 200, description = "The project's audit entries", body = AuditPage)))]
+async fn project_trail(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(project_id): Path<i64>,
+    Query(q): Query<TrailQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    may_read_project(&state, &auth, project_id).await?;
+    let filter = AuditFilter {
+        project_id: Some(project_id),
+        action: q.action.clone(),
+        from: q.from,
+        to: q.to,
+    };
+    page_of(&state, filter, &q).await
+}
+
+/// The whole log (auditor, admin).
+#[utoipa::path(get, path = "/api/audit/events", tag = "audit", security(("bearer" = [])),
+    params(TrailQuery),
+    responses((status = 200, description = "Audit entries, oldest first", body = AuditPage)))]
+async fn all_events(
+    State(state): State<AppState>,
+    _auditor: AuditorUser,
+    Query(q): Query<TrailQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    let filter = AuditFilter {
+        project_id: q.project_id,
+        action: q.action.clone(),
+        from: q.from,
+        to: q.to,
+    };
+    page_of(&state, filter, &q).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// One project's rows (owner, auditor, admin); omit for the whole log (auditor, admin).
+    pub project_id: Option<i64>,
+    /// `json` or `csv`.
+    pub format: String,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditExport {
+    pub project_id: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub hash_algorithm: String,
+    pub canonical_encoding: String,
+    pub verification: ExportVerification,
+    pub entries: Vec<AuditEntry>,
+}
+
+/// The verification result without the check time, so the same range exports byte-identically.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportVerification {
+    pub is_valid: bool,
+    pub first_invalid_seq: Option<i64>,
+    pub head_seq: i64,
+    pub head_hash: String,
+    pub problem: Option<String>,
+}
+
+/// A download of the selected rows with the chain's verification result.
+#[utoipa::path(post, path = "/api/audit/export", tag = "audit", security(("bearer" = [])),
+    request_body = ExportRequest,
+    responses((status = 200, description = "JSON export", body = AuditExport),
+              (status = 200, description = "CSV export", body = String, content_type = "text/csv")))]
+async fn export(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(body): Json<ExportRequest>,
+) -> ApiResult<Response> {
+    if body.format != "json" && body.format != "csv" {
+        return Err(ApiError::field("format", "must be json or csv"));
+    }
+    match body.project_id {
+        Some(id) => may_read_project(&state, &auth, id).await?,
+        None if !auth.user.reads_all_audit() => {
+            return Err(ApiError::Forbidden(
+                "exporting the whole log needs the auditor or admin role".into(),
+            ))
+        }
+        None => {}
+    }
+    let filter = AuditFilter {
+        project_id: body.project_id,
+        action: None,
+        from: body.from,
+        to: body.to,
+    };
+    let rows = store::all(&state.db, &filter).await?;
+    let v = run_verification(&state, body.project_id).await?;
+    let verification = ExportVerification {
+        is_valid: v.is_valid,
+        first_invalid_seq: v.first_invalid_seq,
+        head_seq: v.head_seq,
+        head_hash: v.head_hash,
+        problem: v.problem,
+    };
+    let scope = body
+        .project_id
+        .map(|p| format!("project-{p}"))
+        .unwrap_or_else(|| "all".into());
+    if body.format == "json" {
+        let export = AuditExport {
+            project_id: body.project_id,
+            from: body.from.as_ref().map(format_at),
+            to: body.to.as_ref().map(format_at),
+            hash_algorithm: "SHA-256".into(),
+            canonical_encoding:
+                "see regassist src/audit.rs: SHA-256(prev_hash || JSON array of 12 fields)".into(),
+            verification,
+            entries: rows.into_iter().map(AuditEntry::from).collect(),
+        };
+        return Ok(download(
+            Json(export).into_response(),
+            &format!("audit-{scope}.json"),
+        ));
+    }
+    let csv = audit_csv(&rows, &verification).map_err(|e| ApiError::Internal(e.into()))?;
+    let response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response();
+    Ok(download(response, &format!("audit-{scope}.csv")))
+}
+
+fn audit_csv(rows: &[AuditRow], v: &ExportVerification) -> Result<String, csv::Error> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    w.write_record([
+        "seq",
+        "at",
+        "actor_id",
+        "actor_email",
+        "action",
+        "entity_type",
+        "entity_id",
+        "project_id",
+        "reason",
+        "before",
+        "after",
+        "request_id",
+        "prev_hash",
+        "hash",
+    ])?;
+    let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+    for r in rows {
+        w.write_record([
+            r.seq.to_string(),
+            format_at(&r.occurred_at),
+            opt(r.actor_id),
+            r.actor_email.clone().unwrap_or_default(),
+            r.action.clone(),
+            r.entity_type.clone(),
+            r.entity_id.clone().unwrap_or_default(),
+            opt(r.project_id),
+            r.reason.clone().unwrap_or_default(),
+            r.before_json.clone().unwrap_or_default(),
+            r.after_json.clone().unwrap_or_default(),
+            r.request_id.clone(),
+            r.prev_hash.clone(),
+            r.hash.clone(),
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    // The verification result closes the file as a comment-free summary row block.
+    text.push_str(&format!(
+        "\r\n# verification: is_valid={} first_invalid_seq={} head_seq={} head_hash={}\r\n",
+        v.is_valid,
+        opt(v.first_invalid_seq),
+        v.head_seq,
+        v.head_hash
+    ));
+    Ok(text)
+}
+
+/// Verifies the chain with the configured checkpoint, if any.
+pub async fn run_verification(state: &AppState, project: Option<i64>) -> ApiResult<Verification> {
+    let key = state
+        .config
+        .audit_checkpoint_key
+        .as_ref()
+        .map(|k| k.expose().as_bytes().to_vec());
+    let (checkpoint, cp_state) =
+        audit::load_checkpoint(&state.config.audit_checkpoint_file, key.as_deref());
+    Ok(audit::verify(&state.db, checkpoint.as_ref(), cp_state, project).await?)
+}
+
+/// Recomputes the chain and reports on one project's rows (auditor, admin).
+#[utoipa::path(get, path = "/api/audit/integrity/{project_id}", tag = "audit", security(("bearer" = [])),
+    params(("project_id" = i64, Path, description = "Project id")),
+    responses((status = 200, description = "Verification result", body = Verification)))]
+async fn project_integrity(
+    State(state): State<AppState>,
+    _auditor: AuditorUser,
+    Path(project_id): Path<i64>,
+) -> ApiResult<Json<Verification>> {
+    Ok(Json(run_verification(&state, Some(project_id)).await?))
+}
+
+/// Recomputes the whole chain (auditor, admin).
+#[utoipa::path(get, path = "/api/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, description = "Verification result", body = Verification)))]
+async fn verify_all(
+    State(state): State<AppState>,
+    _auditor: AuditorUser,
+) -> ApiResult<Json<Verification>> {
+    Ok(Json(run_verification(&state, None).await?))
+}

@@ -1,0 +1,50 @@
+//! The HTTP layer: the router, the OpenAPI document built from the handlers themselves, and one
+//! file per resource. Handlers stay short and call `db::*`, `audit` or the use-case modules.
+
+pub mod audit;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+pub mod openapi;
+pub mod project_reports;
+pub mod projects;
+pub mod users;
+
+use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+
+/// Every resource's routes with their OpenAPI operations.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(health::routes())
+        .merge(users::routes())
+        .merge(projects::routes())
+        .merge(audit::routes())
+}
+
+/// The OpenAPI document, complete with the shared error responses.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, api) = api_routes().split_for_parts();
+    openapi::finish(api)
+}
+
+/// The application router with the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let (routes, api) = api_routes().split_for_parts();
+    let api = openapi::finish(api);
+    let routes = routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .merge(trailing_slash_aliases());
+    middleware::apply(routes, &state).with_state(state)
+}
+
+/// `/api/projects/` answers like `/api/projects` (no redirect).
+fn trailing_slash_aliases() -> Router<AppState> {
+    Router::new().route(
+        "/api/projects/",
+        axum::routing::get(projects::list_projects).post(projects::create_project),
+    )
+}

@@ -1,0 +1,282 @@
+//! The `regassist` command line: serve, migrate, check, users, audit, cache, backup, restore.
+//! No logic lives here; each command calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use regassist::app::{self, AppState};
+use regassist::audit::{self, Actor};
+use regassist::config::Config;
+use regassist::db::Db;
+use regassist::{accounts, backup, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "regassist",
+    version,
+    about = "Regulatory-affairs assistant for medical devices"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// Print the effective configuration (secrets redacted) and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Check a dependency the way the health endpoints do; exit 1 when it fails.
+    Check {
+        #[arg(value_enum)]
+        target: CheckTarget,
+    },
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Verify or checkpoint the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Manage the response cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+    /// Embedded (SQLite) mode: write an online backup of the database to FILE.
+    Backup { file: PathBuf },
+    /// Embedded (SQLite) mode: replace the database with FILE after checking it (stop the server first).
+    Restore { file: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckTarget {
+    Database,
+    Redis,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a user; with --api-key, print a new API key (once) on the last line.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "user", value_parser = ["user", "auditor", "admin"])]
+        role: String,
+        #[arg(long)]
+        api_key: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the chain; exit 1 when it is broken.
+    Verify {
+        /// A checkpoint file to check against (default: the configured one).
+        #[arg(long)]
+        checkpoint: Option<String>,
+    },
+    /// Sign the current head and write it to the checkpoint file (and stdout).
+    Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Delete cached entries whose key starts with PREFIX.
+    Clear {
+        #[arg(long)]
+        prefix: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("regassist: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("regassist: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("regassist: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { print_config } => {
+            if print_config {
+                println!("{}", config.redacted());
+                return Ok(ExitCode::SUCCESS);
+            }
+            serve(config).await?;
+        }
+        Command::Migrate => {
+            let db = Db::connect(&config).await?;
+            db.migrate().await?;
+            println!("migrations applied ({})", db.backend());
+        }
+        Command::Check { target } => return check(config, target).await,
+        Command::Users {
+            command:
+                UsersCommand::Create {
+                    email,
+                    name,
+                    role,
+                    api_key,
+                },
+        } => {
+            let db = connect_migrated(&config).await?;
+            let cli_actor = Actor {
+                request_id: format!("cli-{}", uuid::Uuid::new_v4()),
+                reason: Some("created with `regassist users create`".into()),
+                ..Actor::default()
+            };
+            let user = accounts::create_user(&db, &cli_actor, &email, &name, &role).await?;
+            println!(
+                "created user {} <{}> with role {}",
+                user.id, user.email, user.role
+            );
+            if api_key {
+                let actor = Actor {
+                    id: Some(user.id),
+                    email: Some(user.email.clone()),
+                    ..cli_actor
+                };
+                let (_, key) = accounts::issue_key(&db, &actor, user.id, "cli", None).await?;
+                println!("API key (shown once, store it now):");
+                println!("{key}");
+            }
+        }
+        Command::Audit { command } => return audit_command(config, command).await,
+        Command::Cache {
+            command: CacheCommand::Clear { prefix },
+        } => {
+            let state = AppState::build(config).await?;
+            let deleted = state.cache.delete_prefix(&prefix).await?;
+            println!(
+                "deleted {deleted} cached entries from {} with prefix {prefix:?}",
+                state.cache.backend()
+            );
+        }
+        Command::Backup { file } => {
+            let db = connect_migrated(&config).await?;
+            let bytes = backup::backup(&db, &file).await?;
+            println!(
+                "backup written to {} ({bytes} bytes), integrity ok",
+                file.display()
+            );
+        }
+        Command::Restore { file } => {
+            if config.is_postgres() {
+                anyhow::bail!("`regassist restore` is for SQLite; use scripts/restore-script.sh for PostgreSQL");
+            }
+            let target = backup::sqlite_path(config.database_url.expose())?;
+            backup::restore(&file, &target).await?;
+            println!("restored {} into {}", file.display(), target.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn connect_migrated(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(config).await?;
+    if config.auto_migrate {
+        db.migrate().await?;
+    }
+    Ok(db)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    tracing::info!(config = %config.redacted().replace('\n', " "), "starting");
+    let listener = app::bind(&config).await?;
+    let state = AppState::build(config).await?;
+    app::spawn_checkpoints(&state);
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        database = state.db.backend(),
+        cache = state.cache.backend(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "listening"
+    );
+    app::serve(state, listener, app::shutdown_signal()).await
+}
+
+async fn check(config: Config, target: CheckTarget) -> anyhow::Result<ExitCode> {
+    let mut config = config;
+    config.auto_migrate = false;
+    let state = AppState::build(config).await?;
+    let check = match target {
+        CheckTarget::Database => regassist::http::health::check_database(&state).await,
+        CheckTarget::Redis => regassist::http::health::check_redis(&state).await,
+    };
+    println!(
+        "{}: {} ({})",
+        check.status, check.message, check.execution_time_ms
+    );
+    Ok(if check.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn audit_command(config: Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let db = Db::connect(&config).await?;
+    let key = config
+        .audit_checkpoint_key
+        .as_ref()
+        .map(|k| k.expose().as_bytes().to_vec());
+    match command {
+        AuditCommand::Verify { checkpoint } => {
+            let path = checkpoint.unwrap_or_else(|| config.audit_checkpoint_file.clone());
+            let (cp, state) = audit::load_checkpoint(&path, key.as_deref());
+            let v = audit::verify(&db, cp.as_ref(), state, None).await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(if v.is_valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        AuditCommand::Checkpoint => {
+            let Some(key) = key else {
+                anyhow::bail!("AUDIT_CHECKPOINT_KEY is not set");
+            };
+            match audit::write_checkpoint(&db, &key, &config.audit_checkpoint_file).await? {
+                Some(cp) => println!("{}", serde_json::to_string_pretty(&cp)?),
+                None => println!("the audit trail is empty; nothing to checkpoint"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

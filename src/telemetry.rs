@@ -1,0 +1,88 @@
+//! Logging (human text or one JSON object per line) and the Prometheus metrics registry.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+
+use crate::config::LogFormat;
+
+/// Installs the global tracing subscriber once; later calls are ignored (tests build many apps).
+pub fn init_tracing(format: LogFormat) {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let filter = EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+        let registry = tracing_subscriber::registry().with(filter);
+        let result = match format {
+            LogFormat::Json => registry
+                .with(
+                    fmt::layer()
+                        .json()
+                        .flatten_event(true)
+                        .with_current_span(true)
+                        .with_span_list(false)
+                        .with_target(true),
+                )
+                .try_init(),
+            LogFormat::Text => registry.with(fmt::layer().with_target(true)).try_init(),
+        };
+        // Another subscriber (a test harness) may already be installed; that is fine.
+        let _ = result;
+    });
+}
+
+/// The process-wide Prometheus recorder; installed on first use.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
+                        5.0, 10.0,
+                    ],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    describe();
+                    handle
+                }
+                // A recorder installed elsewhere (impossible in this binary): keep a detached one.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "http_requests_total",
+        "HTTP requests by method, matched route and status"
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        "HTTP request latency by route and status"
+    );
+    metrics::describe_counter!(
+        "auth_attempts_total",
+        "Authentications by method and outcome"
+    );
+    metrics::describe_counter!(
+        "audit_events_written_total",
+        "Rows appended to the audit trail"
+    );
+    metrics::describe_gauge!(
+        "audit_last_event_timestamp_seconds",
+        "Unix time of the newest audit row written by this process"
+    );
+    metrics::describe_counter!(
+        "cache_requests_total",
+        "Cache lookups by result (hit, miss, error)"
+    );
+    metrics::describe_gauge!("db_pool_connections", "Database pool connections by state");
+    metrics::describe_gauge!("db_pool_max_connections", "Database pool size limit");
+}
