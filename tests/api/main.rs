@@ -1,0 +1,6 @@
+//! HTTP API tests against a real server on loopback, once per database backend.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod health;

@@ -1,0 +1,242 @@
+//! Test support: a real server on a loopback port over a fresh database (a SQLite file, or a new
+//! PostgreSQL database when `TEST_DATABASE_URL` is set), JWT minting and a small HTTP client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use regassist::app::{self, AppState};
+use regassist::config::Config;
+use regassist::db::Db;
+use serde_json::{json, Value};
+use sqlx::ConnectOptions;
+
+pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, migrated database of the given backend; `None` for PostgreSQL without
+/// `TEST_DATABASE_URL` (then the PostgreSQL half of a test is skipped).
+pub struct TestDb {
+    pub url: String,
+    pub db: Db,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}/test.db", dir.path().display());
+            let db = Db::connect_sqlite(&url, 8, std::time::Duration::from_secs(5))
+                .await
+                .unwrap();
+            db.migrate().await.unwrap();
+            Some(TestDb {
+                url,
+                db,
+                _dir: Some(dir),
+            })
+        }
+        Backend::Postgres => {
+            let base = std::env::var("TEST_DATABASE_URL").ok()?;
+            let name = format!("regassist_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::postgres::PgConnectOptions::from_str(&base)
+                .unwrap()
+                .connect()
+                .await
+                .expect("TEST_DATABASE_URL is set but PostgreSQL is unreachable");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let url = with_database(&base, &name);
+            let config = Config::from_pairs([
+                ("DATABASE_URL", url.as_str()),
+                ("REGASSIST_DB_MAX_CONNECTIONS", "20"),
+            ])
+            .unwrap();
+            let db = Db::connect(&config).await.unwrap();
+            db.migrate().await.unwrap();
+            Some(TestDb {
+                url,
+                db,
+                _dir: None,
+            })
+        }
+    }
+}
+
+/// `base` with its database name replaced.
+fn with_database(base: &str, name: &str) -> String {
+    let mut url = url::Url::parse(base).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// A running server on 127.0.0.1:<random port>.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub db_url: String,
+    pub backend: Backend,
+    _db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// A server on `backend` with the test JWT secret and extra settings.
+    pub async fn start(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+        let test_db = fresh_db(backend).await?;
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("DATABASE_URL", test_db.url.as_str()),
+            ("JWT_SECRET", JWT_SECRET),
+            ("REGASSIST_LOAD_CLASSIFICATION", "false"),
+            ("API_RATE_PER_MINUTE", "0"),
+            ("PORT", "0"),
+            ("REGASSIST_HOST", "127.0.0.1"),
+        ];
+        pairs.extend_from_slice(extra);
+        let config = Config::from_pairs(pairs).unwrap();
+        let listener = app::bind(&config).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState::with_db(config, test_db.db.clone()).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app::serve(state.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        Some(TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            state,
+            client: reqwest::Client::new(),
+            db_url: test_db.url.clone(),
+            backend,
+            _db: test_db,
+            shutdown: Some(tx),
+            server: Some(server),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path))
+    }
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path))
+    }
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.put(self.url(path))
+    }
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// Signals shutdown and waits for the server to stop.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// A user signed in through a JWT with this subject (provisioned on first use).
+    pub fn jwt_for(&self, sub: &str) -> String {
+        mint(
+            json!({"sub": sub, "email": format!("{sub}@example.com"), "name": sub, "exp": now() + 3600}),
+        )
+    }
+
+    /// Creates a user with a role through the CLI's code path and returns an API key for them.
+    pub async fn user_with_role(&self, email: &str, role: &str) -> String {
+        let actor = regassist::audit::Actor {
+            request_id: "test".into(),
+            ..Default::default()
+        };
+        let user = regassist::accounts::create_user(&self.state.db, &actor, email, email, role)
+            .await
+            .unwrap();
+        let (_, key) =
+            regassist::accounts::issue_key(&self.state.db, &actor, user.id, "test", None)
+                .await
+                .unwrap();
+        key
+    }
+
+    /// Creates a project as `token`'s user and returns its JSON.
+    pub async fn create_project(&self, token: &str, body: Value) -> Value {
+        let res = self
+            .post("/api/projects")
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "creating a project");
+        res.json().await.unwrap()
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Signs `claims` with the test secret (HS256).
+pub fn mint(claims: Value) -> String {
+    mint_with(
+        claims,
+        JWT_SECRET.as_bytes(),
+        jsonwebtoken::Algorithm::HS256,
+    )
+}
+
+pub fn mint_with(claims: Value, secret: &[u8], alg: jsonwebtoken::Algorithm) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(alg),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+/// Runs an async test body once per backend: `both_backends!(name, |app| async move { ... })`.
+/// The PostgreSQL run happens when `TEST_DATABASE_URL` is set (CI sets it).
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $extra:expr, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::common::TestApp::start($crate::common::Backend::Sqlite, $extra)
+                    .await
+                    .unwrap();
+                ($body)(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::common::TestApp::start($crate::common::Backend::Postgres, $extra)
+                    .await
+                {
+                    Some(app) => ($body)(app).await,
+                    None => eprintln!("TEST_DATABASE_URL not set: PostgreSQL run skipped"),
+                }
+            }
+        }
+    };
+}
