@@ -5,3 +5,4 @@ mod common;
 
 mod auth;
 mod health;
+mod projects;
