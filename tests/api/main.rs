@@ -1,8 +1,10 @@
 //! HTTP API tests against a real server on loopback, once per database backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit;
 mod auth;
 mod health;
 mod projects;

@@ -292,9 +292,8 @@ both_backends!(
             .unwrap();
         let mut checked = 0;
         for (path, item) in spec["paths"].as_object().unwrap() {
-            if !(path.contains("{id}") && path.starts_with("/api/projects"))
-                && !path.contains("{project_id}")
-            {
+            let project_route = path.contains("{id}") && path.starts_with("/api/projects");
+            if !project_route && !path.contains("{project_id}") {
                 continue;
             }
             if path.starts_with("/api/audit/integrity") {
