@@ -125,7 +125,7 @@ impl FromRequestParts<AppState> for AuthUser {
         match authenticate(parts, state).await {
             Ok(user) => {
                 limit(state, &format!("rl:api:user:{}", user.id)).await?;
-                tracing::Span::current().record("user_id", user.id);
+                crate::telemetry::record_user(user.id);
                 let reason = change_reason(parts)?;
                 let actor = Actor {
                     id: Some(user.id),

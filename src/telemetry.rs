@@ -1,11 +1,23 @@
 //! Logging (human text or one JSON object per line) and the Prometheus metrics registry.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
 use crate::config::LogFormat;
+
+tokio::task_local! {
+    /// The authenticated user of the current request, for its log line.
+    pub static REQUEST_USER: Cell<Option<i64>>;
+}
+
+/// Notes the authenticated user for the current request's log line.
+pub fn record_user(id: i64) {
+    let _ = REQUEST_USER.try_with(|cell| cell.set(Some(id)));
+    tracing::Span::current().record("user_id", id);
+}
 
 /// Installs the global tracing subscriber once; later calls are ignored (tests build many apps).
 pub fn init_tracing(format: LogFormat) {

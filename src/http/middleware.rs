@@ -83,7 +83,13 @@ async fn observe(req: Request, next: Next) -> Response {
         request_id = %request_id,
         user_id = tracing::field::Empty,
     );
-    let response = next.run(req).instrument(span.clone()).await;
+    let (user, response) = crate::telemetry::REQUEST_USER
+        .scope(std::cell::Cell::new(None), async {
+            let response = next.run(req).instrument(span.clone()).await;
+            let user = crate::telemetry::REQUEST_USER.with(|u| u.get());
+            (user, response)
+        })
+        .await;
     let latency = start.elapsed();
     let status = response.status().as_u16();
     let labels = [
@@ -96,13 +102,29 @@ async fn observe(req: Request, next: Next) -> Response {
     let latency_ms = latency.as_secs_f64() * 1000.0;
     // Probes and scrapes are frequent and uninteresting unless they fail.
     let quiet = route.starts_with("/health") || route == "/metrics";
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::error!(status, latency_ms, "request failed");
-        } else if !quiet {
-            tracing::info!(status, latency_ms, "request");
-        }
-    });
+    // The request's fields go on the line itself so `LOG_FORMAT=json` lines stand alone.
+    let method = method.as_str();
+    if status >= 500 {
+        tracing::error!(
+            method,
+            route,
+            request_id,
+            user_id = user,
+            status,
+            latency_ms,
+            "request failed"
+        );
+    } else if !quiet {
+        tracing::info!(
+            method,
+            route,
+            request_id,
+            user_id = user,
+            status,
+            latency_ms,
+            "request"
+        );
+    }
     response
 }
 

@@ -6,5 +6,8 @@ mod common;
 
 mod audit;
 mod auth;
+mod cli;
 mod health;
+mod openapi;
 mod projects;
+mod service;

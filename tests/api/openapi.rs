@@ -1,0 +1,43 @@
+//! The OpenAPI document: a snapshot that makes every API change visible in review, and checks
+//! that every operation documents its errors.
+
+use serde_json::Value;
+
+const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json");
+
+#[test]
+fn the_spec_matches_the_reviewed_snapshot() {
+    let spec = regassist::http::openapi_document();
+    let text = serde_json::to_string_pretty(&spec).unwrap() + "\n";
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::write(SNAPSHOT, &text).unwrap();
+        return;
+    }
+    let reviewed = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
+    assert!(
+        reviewed == text,
+        "the OpenAPI document changed: review it, then run `UPDATE_SNAPSHOTS=1 cargo test --test api openapi` and commit tests/snapshots/openapi.json"
+    );
+}
+
+#[test]
+fn every_operation_documents_its_errors() {
+    let spec: Value = serde_json::to_value(regassist::http::openapi_document()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("500"), "{method} {path}");
+            if op.get("security").is_some() {
+                for code in ["401", "403", "429"] {
+                    assert!(responses.contains_key(code), "{method} {path} lacks {code}");
+                }
+            }
+            if path.contains('{') {
+                assert!(responses.contains_key("404"), "{method} {path} lacks 404");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(responses.contains_key("422"), "{method} {path} lacks 422");
+            }
+        }
+    }
+}
