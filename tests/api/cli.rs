@@ -169,7 +169,7 @@ async fn json_logs_carry_request_fields_and_no_secrets() {
         .unwrap()
         .port()
         .to_string();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .current_dir(dir.path())
         .arg("serve")
         .env_clear()
