@@ -16,17 +16,43 @@ pub const PRIORITIES: [&str; 3] = ["high", "medium", "low"];
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     /// 1..255 characters after trimming.
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     pub name: String,
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
+    #[schema(max_length = 255)]
     pub device_type: Option<String>,
+    #[schema(max_length = 2000)]
     pub intended_use: Option<String>,
     /// Three capital letters, e.g. `DQY`.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub product_code: Option<String>,
     /// `high`, `medium` or `low`.
+    #[schema(pattern = "^(high|medium|low)$")]
     pub priority: Option<String>,
+    /// At most 10 tags of 1..50 characters.
     #[serde(default)]
+    #[schema(max_items = 10, value_type = Vec<Tag>)]
     pub tags: Vec<String>,
 }
+
+/// A tag: 1..50 characters, not only spaces.
+/// Exists only for the OpenAPI document.
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .min_length(Some(1))
+            .max_length(Some(50))
+            .pattern(Some("\\S"))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
 
 /// A create request that passed validation.
 #[derive(Debug, Clone)]
@@ -44,24 +70,27 @@ pub struct NewProject {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub device_type: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub intended_use: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[A-Z]{3}$")]
     pub product_code: Option<Option<String>>,
     /// `draft`, `active`, `in_progress` or `completed`.
+    #[schema(pattern = "^(draft|active|in_progress|completed)$")]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^(high|medium|low)$")]
     pub priority: Option<Option<String>>,
+    #[schema(max_items = 10, value_type = Option<Vec<Tag>>)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -127,7 +156,7 @@ fn check_text(
 }
 
 fn check_code(value: Option<&str>, errors: &mut FieldErrors) -> Option<String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let value = value?;
     if !is_product_code(value) {
         push(
             errors,

@@ -1,7 +1,7 @@
 //! The project's own `Json`, `Path` and `Query` extractors: a rejected body, path or query gets the
 //! one error body (400/413/415/422), never axum's plain-text rejection.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -24,10 +24,42 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json".into(),
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })?;
+        // Every request body of this API is a JSON object; serde would also build a struct
+        // from an array, so the shape is checked first.
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(Json)
+            .map_err(|e| data_error(e.path().to_string(), e.into_inner().to_string()))
     }
 }
 
@@ -37,38 +69,20 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(e) => {
-            let detail = e.body_text();
-            // axum's text is "Failed to deserialize the JSON body into the target type: <path>: <why>".
-            let detail = detail
-                .split_once("target type: ")
-                .map(|(_, rest)| rest.to_string())
-                .unwrap_or(detail);
-            let field = detail
-                .split_once(": ")
-                .map(|(path, _)| path)
-                .filter(|p| !p.contains(' '))
-                .unwrap_or("body");
-            let field = unknown_field(&detail).unwrap_or(field);
-            let mut fields = FieldErrors::new();
-            fields.insert(field.to_string(), vec![detail.clone()]);
-            ApiError::Validation {
-                message: format!("request body is invalid: {detail}"),
-                fields,
-            }
+/// A 422 naming the field serde complained about.
+fn data_error(path: String, detail: String) -> ApiError {
+    let field = unknown_field(&detail).map(String::from).unwrap_or_else(|| {
+        if path == "." || path.is_empty() {
+            "body".into()
+        } else {
+            path
         }
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::BadRequest(format!("request body is not valid JSON: {}", e.body_text()))
-        }
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::UnsupportedMediaType("expected Content-Type: application/json".into())
-        }
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge
-        }
-        other => ApiError::BadRequest(other.body_text()),
+    });
+    let mut fields = FieldErrors::new();
+    fields.insert(field, vec![detail.clone()]);
+    ApiError::Validation {
+        message: format!("request body is invalid: {detail}"),
+        fields,
     }
 }
 

@@ -147,6 +147,7 @@ async fn dashboard(
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 
@@ -162,8 +163,8 @@ pub struct ProjectExport {
 /// The project with its classification, predicates and assistant interactions, as a download.
 #[utoipa::path(get, path = "/api/projects/{id}/export", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"), ExportQuery),
-    responses((status = 200, description = "JSON download", body = ProjectExport),
-              (status = 200, description = "CSV download (RFC 4180)", body = String, content_type = "text/csv")))]
+    responses((status = 200, description = "A download: JSON, or RFC 4180 CSV with format=csv",
+               content((ProjectExport = "application/json"), (String = "text/csv")))))]
 async fn export(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -84,7 +84,8 @@ pub async fn create_project(
 pub struct ListProjects {
     /// Words to find in name, description or device type.
     pub search: Option<String>,
-    /// `draft`, `active`, `in_progress` or `completed`.
+    /// `draft`, `active`, `in_progress` or `completed` (empty means any).
+    #[param(pattern = "^(draft|active|in_progress|completed)?$")]
     pub status: Option<String>,
     pub device_type: Option<String>,
     /// 1..100, default 50.
@@ -108,7 +109,8 @@ pub async fn list_projects(
         offset: q.offset,
     }
     .validate()?;
-    if let Some(status) = &q.status {
+    let status = q.status.filter(|s| !s.is_empty());
+    if let Some(status) = &status {
         if !STATUSES.contains(&status.as_str()) {
             return Err(ApiError::field(
                 "status",
@@ -119,7 +121,7 @@ pub async fn list_projects(
     let trimmed = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let filter = ProjectFilter {
         search: trimmed(q.search).map(|s| s.chars().take(200).collect()),
-        status: q.status,
+        status,
         device_type: trimmed(q.device_type),
     };
     let (rows, total) = projects::list(&state.db, auth.user.id, &filter, limit, offset).await?;
@@ -204,7 +206,7 @@ async fn apply_update(
 /// Partial update (same as PATCH). With `If-Match`, a stale version answers 412 and changes nothing.
 #[utoipa::path(put, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, description = "The ETag last read, e.g. \"3\"")),
+           ("If-Match" = Option<String>, Header, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$")),
     request_body = UpdateProject,
     responses((status = 200, description = "The updated project", body = Project),
               (status = 412, description = "If-Match names an older version", body = ErrorBody)))]
@@ -221,7 +223,7 @@ async fn replace_project(
 /// Partial update. With `If-Match`, a stale version answers 412 and changes nothing.
 #[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, description = "The ETag last read, e.g. \"3\"")),
+           ("If-Match" = Option<String>, Header, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$")),
     request_body = UpdateProject,
     responses((status = 200, description = "The updated project", body = Project),
               (status = 412, description = "If-Match names an older version", body = ErrorBody)))]
@@ -243,7 +245,7 @@ pub struct Message {
 /// Soft delete: the project answers 404 afterwards; its rows and audit history stay.
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, description = "The ETag last read"),
+           ("If-Match" = Option<String>, Header, description = "The ETag last read", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
            ("X-Change-Reason" = Option<String>, Header, description = "Why; required when the deployment demands reasons for deletes")),
     responses((status = 200, description = "Deleted", body = Message),
               (status = 412, description = "If-Match names an older version", body = ErrorBody),

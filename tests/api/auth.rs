@@ -194,7 +194,27 @@ both_backends!(
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 422);
+        assert_eq!(res.status(), 201);
+        let expired: Value = res.json().await.unwrap();
+        let res = app
+            .get("/api/users/me")
+            .bearer_auth(expired["key"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            401,
+            "a key whose expiry has passed never works"
+        );
+        let res = app
+            .post("/api/users/me/api-keys")
+            .bearer_auth(&jwt)
+            .json(&json!([{"name": "x"}]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "arrays are not objects");
         let res = app
             .post("/api/users/me/api-keys")
             .bearer_auth(&jwt)
