@@ -57,7 +57,7 @@ where
         if !value.is_object() {
             return Err(ApiError::field("body", "must be a JSON object"));
         }
-        serde_path_to_error::deserialize(value)
+        serde_path_to_error::deserialize(integral_floats_as_integers(value))
             .map(Json)
             .map_err(|e| data_error(e.path().to_string(), e.into_inner().to_string()))
     }
@@ -66,6 +66,29 @@ where
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// JSON Schema counts `3.0` as an integer; serde does not. Whole floats that fit become integers
+/// so a client's `"project_id": 3.0` means project 3.
+fn integral_floats_as_integers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(integral_floats_as_integers).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_floats_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

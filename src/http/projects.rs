@@ -206,7 +206,7 @@ async fn apply_update(
 /// Partial update (same as PATCH). With `If-Match`, a stale version answers 412 and changes nothing.
 #[utoipa::path(put, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$")),
     request_body = UpdateProject,
     responses((status = 200, description = "The updated project", body = Project),
               (status = 412, description = "If-Match names an older version", body = ErrorBody)))]
@@ -223,7 +223,7 @@ async fn replace_project(
 /// Partial update. With `If-Match`, a stale version answers 412 and changes nothing.
 #[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$")),
     request_body = UpdateProject,
     responses((status = 200, description = "The updated project", body = Project),
               (status = 412, description = "If-Match names an older version", body = ErrorBody)))]
@@ -245,8 +245,8 @@ pub struct Message {
 /// Soft delete: the project answers 404 afterwards; its rows and audit history stay.
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, description = "The ETag last read", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
-           ("X-Change-Reason" = Option<String>, Header, description = "Why; required when the deployment demands reasons for deletes")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+           ("X-Change-Reason" = Option<String>, Header, nullable = false, max_length = 500, description = "Why; required when the deployment demands reasons for deletes")),
     responses((status = 200, description = "Deleted", body = Message),
               (status = 412, description = "If-Match names an older version", body = ErrorBody),
               (status = 422, description = "A reason is required and missing", body = ErrorBody)))]
