@@ -372,3 +372,53 @@ both_backends!(
         }
     }
 );
+
+#[tokio::test]
+async fn the_inbound_limit_is_shared_by_replicas_through_redis() {
+    let Ok(base) = std::env::var("TEST_REDIS_URL") else {
+        eprintln!("TEST_REDIS_URL not set: shared rate-limit test skipped");
+        return;
+    };
+    // Redis database 13 belongs to this test alone.
+    let url = format!("{}/13", base.trim_end_matches('/'));
+    let client = deadpool_redis::redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = deadpool_redis::redis::cmd("FLUSHDB")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let extra = [("REDIS_URL", url.as_str()), ("API_RATE_PER_MINUTE", "4")];
+    let a = TestApp::start(Backend::Sqlite, &extra).await.unwrap();
+    let b = TestApp::start(Backend::Sqlite, &extra).await.unwrap();
+    // The same user (id 1 on both replicas' databases) spends one budget.
+    let (ta, tb) = (a.jwt_for("shared"), b.jwt_for("shared"));
+    for (app, token) in [(&a, &ta), (&b, &tb), (&a, &ta), (&b, &tb)] {
+        assert_eq!(
+            app.get("/api/users/me")
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    assert_eq!(
+        a.get("/api/users/me")
+            .bearer_auth(&ta)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    assert_eq!(
+        b.get("/api/users/me")
+            .bearer_auth(&tb)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+}
