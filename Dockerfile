@@ -28,8 +28,8 @@ RUN apt-get update \
 # A fixed, unprivileged uid/gid so volume ownership is predictable across rebuilds.
 RUN groupadd --system --gid 10001 regassist \
     && useradd --system --uid 10001 --gid regassist --home-dir /app --shell /usr/sbin/nologin regassist \
-    && mkdir -p /app/data \
-    && chown -R regassist:regassist /app
+    && mkdir -p /app/data /var/lib/regassist \
+    && chown -R regassist:regassist /app /var/lib/regassist
 
 COPY --from=builder /usr/local/bin/regassist /usr/local/bin/regassist
 
@@ -37,7 +37,9 @@ WORKDIR /app
 USER regassist:regassist
 
 # The embedded (SQLite) default keeps its database under /app/data; production sets DATABASE_URL.
+# The signed audit checkpoint lives outside the database, in a volume (docker-compose.prod.yml).
 ENV PORT=8000 \
+    REGASSIST_AUDIT_CHECKPOINT_FILE=/var/lib/regassist/audit-checkpoint.json \
     LOG_FORMAT=json \
     RUST_LOG=info
 
