@@ -58,6 +58,14 @@ fi
 psql -X -q -d "$POSTGRES_DB" -v ON_ERROR_STOP=1 -Atc 'select 1' >/dev/null \
     || die "cannot connect to database '$POSTGRES_DB' at $POSTGRES_HOST:$POSTGRES_PORT as $POSTGRES_USER"
 
+# The runbook compares these counts after a restore; logging them here puts them beside the file
+# names in the backup log. (A table that this schema version lacks is reported as missing.)
+psql -X -q -d "$POSTGRES_DB" -v ON_ERROR_STOP=1 -At -F ' ' <<'SQL' | while read -r table rows; do log "  $table: $rows rows"; done
+SELECT t, CASE WHEN to_regclass(t) IS NULL THEN 'missing'
+               ELSE (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I', t), false, true, '')))[1]::text END
+  FROM unnest(ARRAY['users', 'projects', 'agent_interactions', 'audit_events']) AS t;
+SQL
+
 stamp="$(date -u +%Y%m%d_%H%M%S)"
 sql_name="backup_${stamp}.sql.gz"
 dump_name="backup_${stamp}.dump"
