@@ -423,10 +423,11 @@ s_health_through_nginx() {
     # Metrics stay on the internal network: not through nginx, but on every replica.
     http GET /metrics
     expect_status 404 "GET /metrics through nginx (must not be published)"
-    local n
+    local n metrics
     for n in "${ACTIVE[@]}"; do
-        curl -fsS --max-time 5 "http://127.0.0.1:${PORT[$n]}/metrics" | grep -q '^http_requests_total' \
-            || fail "replica $n: /metrics lacks http_requests_total"
+        # (Captured first: `curl | grep -q` can fail under pipefail when grep stops reading early.)
+        metrics="$(curl -fsS --max-time 5 "http://127.0.0.1:${PORT[$n]}/metrics")" || fail "replica $n: GET /metrics failed"
+        grep -q '^http_requests_total{' <<<"$metrics" || fail "replica $n: /metrics lacks http_requests_total"
     done
     note "/health /health/database /health/redis /health/live /health/ready /nginx/health /openapi.json /docs/ -> 200; /metrics -> 404 at nginx, 200 per replica"
 }
