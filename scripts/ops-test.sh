@@ -334,11 +334,23 @@ SQL
 }
 db_oid() { psql_admin -Atc "select oid from pg_database where datname = '$OPS_DB'"; }
 
+# The last pretty-printed JSON document in a command's stdout (log lines, one JSON object each,
+# may come before it when the CLI logs to stdout).
+last_json_document() {
+    python3 -c '
+import sys
+text = sys.stdin.read()
+i = text.rfind("\n{\n")
+start = i + 1 if i >= 0 else 0
+sys.stdout.write(text[start:])'
+}
+
 # `regassist audit verify`: exit status 0 and is_valid; prints "head_seq head_hash checkpoint".
 audit_verify() {
     local out rc=0
     out="$(regassist audit verify 2>>"$WORK/logs/cli.log")" || rc=$?
     echo "$out" >>"$WORK/logs/cli.log"
+    out="$(last_json_document <<<"$out")"
     [[ "$rc" == 0 ]] || fail "regassist audit verify exited $rc: $(tr '\n' ' ' <<<"$out" | head -c 400)"
     [[ "$(json_get is_valid <<<"$out")" == true ]] || fail "regassist audit verify: is_valid is not true"
     printf '%s %s %s\n' "$(json_get head_seq <<<"$out")" "$(json_get head_hash <<<"$out")" "$(json_get checkpoint <<<"$out")"
