@@ -46,7 +46,7 @@ ENV PORT=8000 \
 EXPOSE 8000
 
 # Liveness only (no I/O in the service): a replica whose database is down stays up and reports it
-# on /health/ready, which the orchestrator and nginx use for routing decisions.
+# on /health/ready (the compose health check, which gates nginx's start).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS --max-time 2 "http://127.0.0.1:${PORT}/health/live" >/dev/null || exit 1
 
