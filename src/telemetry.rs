@@ -30,6 +30,7 @@ pub fn init_tracing(format: LogFormat) {
             LogFormat::Json => registry
                 .with(
                     fmt::layer()
+                        .with_writer(std::io::stderr)
                         .json()
                         .flatten_event(true)
                         .with_current_span(true)
@@ -37,7 +38,9 @@ pub fn init_tracing(format: LogFormat) {
                         .with_target(true),
                 )
                 .try_init(),
-            LogFormat::Text => registry.with(fmt::layer().with_target(true)).try_init(),
+            LogFormat::Text => registry
+                .with(fmt::layer().with_writer(std::io::stderr).with_target(true))
+                .try_init(),
         };
         // Another subscriber (a test harness) may already be installed; that is fine.
         let _ = result;
