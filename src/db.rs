@@ -153,7 +153,7 @@ impl Db {
         let read = SqlitePoolOptions::new()
             .max_connections(readers)
             .acquire_timeout(acquire_timeout)
-            .connect_with(options.read_only(false))
+            .connect_with(options)
             .await
             .context("opening SQLite database")?;
         Ok(Db::Sqlite(SqliteDb { read, write }))

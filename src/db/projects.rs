@@ -147,7 +147,7 @@ pub async fn soft_delete(tx: &mut Tx, current: &Project) -> Result<bool, sqlx::E
     Ok(done == 1)
 }
 
-/// Bumps `updated_at` and `version` after a change to something the project owns.
+/// Bumps `updated_at` after a change to something the project owns (predicates, classification).
 pub async fn touch(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
         .bind(now()).bind(id).execute(conn).await.map(|r| r.rows_affected()))?;

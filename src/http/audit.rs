@@ -297,7 +297,7 @@ fn audit_csv(rows: &[AuditRow], v: &ExportVerification) -> Result<String, csv::E
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    // The verification result closes the file as a comment-free summary row block.
+    // The verification result follows the rows, after a blank line, as one `#` line.
     text.push_str(&format!(
         "\r\n# verification: is_valid={} first_invalid_seq={} head_seq={} head_hash={}\r\n",
         v.is_valid,
