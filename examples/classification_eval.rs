@@ -178,32 +178,40 @@ async fn main() {
             .collect();
         let mut held: HashSet<String> = dev.iter().map(|c| c.0.clone()).collect();
         held.extend(evaluated.iter().cloned());
-        for (w_name, w_definition, w_trade, w_prior) in [
-            (1.0, 0.3, 1.5, 0.05),
-            (1.0, 0.0, 1.5, 0.05),
-            (1.0, 0.3, 1.0, 0.05),
-            (1.0, 0.3, 2.5, 0.05),
-            (0.6, 0.2, 1.5, 0.05),
-            (1.0, 0.3, 1.5, 0.0),
-            (1.0, 0.3, 1.5, 0.15),
-        ] {
-            for (neighbours, neighbour_decay) in [(3, 0.5), (1, 0.0), (5, 0.7)] {
-                let params = Params {
-                    w_name,
-                    w_definition,
-                    w_trade,
-                    w_prior,
-                    neighbours,
-                    neighbour_decay,
-                };
-                let index = load_index(&db, &held, params).await.unwrap();
-                let (t1, t5, n) = accuracy(&index, &dev);
-                eprintln!(
-                    "  dev n={n} {params:?}: top-1 {:.1}%, top-5 {:.1}%",
-                    t1 * 100.0,
-                    t5 * 100.0
-                );
-            }
+        let base = Params::default();
+        let grid = [
+            base,
+            Params {
+                bigrams: false,
+                w_recent: 1.0,
+                ..base
+            },
+            Params {
+                w_recent_prior: 0.1,
+                ..base
+            },
+            Params {
+                w_recent_prior: 0.3,
+                ..base
+            },
+            Params {
+                w_recent: 2.0,
+                w_recent_prior: 0.2,
+                ..base
+            },
+            Params {
+                recent_year: 1991,
+                ..base
+            },
+        ];
+        for params in grid {
+            let index = load_index(&db, &held, params).await.unwrap();
+            let (t1, t5, n) = accuracy(&index, &dev);
+            eprintln!(
+                "  dev n={n} {params:?}: top-1 {:.1}%, top-5 {:.1}%",
+                t1 * 100.0,
+                t5 * 100.0
+            );
         }
     }
 
@@ -217,6 +225,28 @@ async fn main() {
         index.trade_names(),
         started.elapsed().as_secs_f64() * 1000.0
     );
+    if args.iter().any(|a| a == "--misses") {
+        let (mut unknown, mut no_trade) = (0, 0);
+        for (_, name, code) in cases.iter().filter(|c| !c.2.is_empty()) {
+            let s = index.suggest(name, 3);
+            let trade = index.clearances(code);
+            if trade.is_none() {
+                unknown += 1;
+            } else if trade == Some(0) {
+                no_trade += 1;
+            }
+            if s.first().is_none_or(|s| &s.product_code != code) {
+                let got: Vec<String> = s
+                    .iter()
+                    .map(|s| format!("{} {}", s.product_code, s.device_name))
+                    .collect();
+                eprintln!("  miss {code} ({:?} clearances) {name:?} -> {got:?}", trade);
+            }
+        }
+        eprintln!(
+            "  codes unknown to the table: {unknown}, codes with no indexed 510(k): {no_trade}"
+        );
+    }
     let mut samples = Vec::new();
     for (_, name, _) in &cases {
         let t = Instant::now();

@@ -15,6 +15,7 @@ pub use search::{search_510k, MirrorQuery};
 pub use upsert::{upsert_510k, upsert_product_codes, Upserted};
 
 use super::{now, Db, Tx};
+use crate::domain::classify::TradeName;
 use crate::{on_read, on_tx};
 
 /// One 510(k) (or De Novo) decision, with openFDA's `/device/510k` field names.
@@ -201,19 +202,17 @@ pub async fn all_product_codes(db: &Db) -> Result<Vec<ProductCode>, sqlx::Error>
     on_read!(db, pool => sqlx::query_as::<_, ProductCode>(&sql).fetch_all(pool).await)
 }
 
-/// `(product_code, device_name)` of every 510(k) with a product code, for the classification
-/// index. Streamed so the caller can fold ~50k names without holding the rows twice.
-pub async fn device_names_by_code(
-    db: &Db,
-    mut each: impl FnMut(String, String, String),
-) -> Result<(), sqlx::Error> {
+/// Every 510(k) with a product code, for the classification index. Streamed so the caller can
+/// fold ~50k names without holding the rows twice.
+pub async fn trade_names(db: &Db, mut each: impl FnMut(TradeName)) -> Result<(), sqlx::Error> {
+    use chrono::Datelike;
     use futures::TryStreamExt;
-    const SQL: &str = "SELECT k_number, product_code, device_name FROM fda_510k \
+    const SQL: &str = "SELECT k_number, product_code, device_name, decision_date FROM fda_510k \
         WHERE product_code IS NOT NULL ORDER BY k_number";
     on_read!(db, pool => {
-        let mut rows = sqlx::query_as::<_, (String, String, String)>(SQL).fetch(pool);
-        while let Some((k, code, name)) = rows.try_next().await? {
-            each(k, code, name);
+        let mut rows = sqlx::query_as::<_, (String, String, String, Option<NaiveDate>)>(SQL).fetch(pool);
+        while let Some((k_number, product_code, device_name, date)) = rows.try_next().await? {
+            each(TradeName { k_number, product_code, device_name, year: date.map(|d| d.year()) });
         }
         Ok::<(), sqlx::Error>(())
     })

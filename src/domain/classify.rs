@@ -27,6 +27,15 @@ pub struct CodeInfo {
     pub definition: Option<String>,
 }
 
+/// A cleared 510(k) as the index learns from it.
+#[derive(Debug, Clone, Default)]
+pub struct TradeName {
+    pub k_number: String,
+    pub product_code: String,
+    pub device_name: String,
+    pub year: Option<i32>,
+}
+
 /// One ranked product code.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Suggestion {
@@ -57,6 +66,24 @@ pub struct Params {
     /// Decay of the 2nd, 3rd, … best trade-name match of a code.
     pub neighbour_decay: f64,
     pub neighbours: usize,
+    /// Trade names decided in or after this year count `w_recent` times: today's devices
+    /// resemble recent clearances more than 1980s ones.
+    pub recent_year: i32,
+    pub w_recent: f64,
+    /// Adds adjacent word pairs ("blood_pressure") as terms.
+    pub bigrams: bool,
+    /// Weight of the log count of recent clearances (codes FDA still clears devices under).
+    pub w_recent_prior: f64,
+}
+
+/// The terms of `text`, with adjacent pairs when `bigrams` is set.
+fn analyse(text: &str, bigrams: bool) -> Vec<String> {
+    let mut t = terms(text);
+    if bigrams && t.len() > 1 {
+        let pairs: Vec<String> = t.windows(2).map(|w| format!("{}_{}", w[0], w[1])).collect();
+        t.extend(pairs);
+    }
+    t
 }
 
 impl Default for Params {
@@ -68,6 +95,10 @@ impl Default for Params {
             w_prior: 0.05,
             neighbour_decay: 0.5,
             neighbours: 3,
+            recent_year: 2000,
+            w_recent: 2.5,
+            bigrams: true,
+            w_recent_prior: 0.1,
         }
     }
 }
@@ -144,6 +175,7 @@ impl Postings {
 /// One cleared 510(k) as the index keeps it.
 struct TradeDoc {
     code: u32,
+    weight: f64,
     k_number: String,
     name: String,
 }
@@ -152,11 +184,13 @@ struct TradeDoc {
 pub struct ClassIndex {
     codes: Vec<CodeInfo>,
     clearances: Vec<u32>,
+    recent_clearances: Vec<u32>,
     names: Postings,
     definitions: Postings,
     trade: Postings,
     trade_docs: Vec<TradeDoc>,
     max_log_clearances: f64,
+    max_log_recent: f64,
     params: Params,
 }
 
@@ -171,11 +205,11 @@ struct Parts {
 }
 
 impl ClassIndex {
-    /// Builds the index from the product codes and `(k_number, product_code, device_name)` of
-    /// cleared 510(k)s (names under codes the table does not know are ignored).
+    /// Builds the index from the product codes and the cleared 510(k)s (names under codes the
+    /// table does not know are ignored).
     pub fn build(
         codes: Vec<CodeInfo>,
-        trade_names: impl IntoIterator<Item = (String, String, String)>,
+        trade_names: impl IntoIterator<Item = TradeName>,
         params: Params,
     ) -> Self {
         let position: HashMap<&str, u32> = codes
@@ -184,29 +218,42 @@ impl ClassIndex {
             .map(|(i, c)| (c.product_code.as_str(), i as u32))
             .collect();
         let mut clearances = vec![0u32; codes.len()];
+        let mut recent_clearances = vec![0u32; codes.len()];
         let mut trade_docs = Vec::new();
-        for (k_number, code, name) in trade_names {
-            if let Some(&i) = position.get(code.as_str()) {
+        for t in trade_names {
+            if let Some(&i) = position.get(t.product_code.as_str()) {
                 clearances[i as usize] += 1;
+                let recent = t.year.is_some_and(|y| y >= params.recent_year);
+                if recent {
+                    recent_clearances[i as usize] += 1;
+                }
                 trade_docs.push(TradeDoc {
                     code: i,
-                    k_number,
-                    name,
+                    weight: if recent { params.w_recent } else { 1.0 },
+                    k_number: t.k_number,
+                    name: t.device_name,
                 });
             }
         }
-        let names = Postings::build(codes.iter().map(|c| terms(&c.device_name)));
+        let b = params.bigrams;
+        let names = Postings::build(codes.iter().map(|c| analyse(&c.device_name, b)));
         let definitions = Postings::build(
             codes
                 .iter()
-                .map(|c| terms(c.definition.as_deref().unwrap_or(""))),
+                .map(|c| analyse(c.definition.as_deref().unwrap_or(""), b)),
         );
-        let trade = Postings::build(trade_docs.iter().map(|d| terms(&d.name)));
+        let trade = Postings::build(trade_docs.iter().map(|d| analyse(&d.name, b)));
         let max_log_clearances = clearances
             .iter()
             .map(|&n| f64::from(n).ln_1p())
             .fold(1.0, f64::max);
+        let max_log_recent = recent_clearances
+            .iter()
+            .map(|&n| f64::from(n).ln_1p())
+            .fold(1.0, f64::max);
         ClassIndex {
+            recent_clearances,
+            max_log_recent,
             codes,
             clearances,
             names,
@@ -226,9 +273,15 @@ impl ClassIndex {
         self.trade_docs.len()
     }
 
+    /// How many indexed 510(k)s were cleared under `code` (`None` for an unknown code).
+    pub fn clearances(&self, code: &str) -> Option<u32> {
+        let i = self.codes.iter().position(|c| c.product_code == code)?;
+        Some(self.clearances[i])
+    }
+
     /// The `limit` best product codes for `text`, best first; empty when no word matches.
     pub fn suggest(&self, text: &str, limit: usize) -> Vec<Suggestion> {
-        let mut query = terms(text);
+        let mut query = analyse(text, self.params.bigrams);
         let mut seen = std::collections::HashSet::new();
         query.retain(|t| seen.insert(t.clone()));
         if query.is_empty() {
@@ -252,8 +305,11 @@ impl ClassIndex {
         let ideal = self.trade.ideal(&query);
         let mut per_code: HashMap<u32, Vec<(f64, u32)>> = HashMap::new();
         for (doc, s) in acc.drain() {
-            let code = self.trade_docs[doc as usize].code;
-            per_code.entry(code).or_default().push((s / ideal, doc));
+            let d = &self.trade_docs[doc as usize];
+            per_code
+                .entry(d.code)
+                .or_default()
+                .push((d.weight * s / ideal, doc));
         }
         for (code, mut sims) in per_code {
             sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -277,7 +333,9 @@ impl ClassIndex {
                 let score = p.w_name * parts.name
                     + p.w_definition * parts.definition
                     + p.w_trade * parts.trade
-                    + p.w_prior * prior;
+                    + p.w_prior * prior
+                    + p.w_recent_prior * f64::from(self.recent_clearances[code as usize]).ln_1p()
+                        / self.max_log_recent;
                 (score, code, parts)
             })
             .collect();

@@ -61,9 +61,9 @@ pub async fn load_index(
         })
         .collect();
     let mut trade = Vec::new();
-    store::device_names_by_code(db, |k, code, name| {
-        if !exclude.contains(&k) {
-            trade.push((k, code, name));
+    store::trade_names(db, |t| {
+        if !exclude.contains(&t.k_number) {
+            trade.push(t);
         }
     })
     .await?;
