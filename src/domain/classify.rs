@@ -498,18 +498,16 @@ mod tests {
             ),
             code("BRW", "Protector, Dental", "1", "4"),
         ];
-        let trade = vec![
-            (
-                "K1".to_string(),
-                "FRN".to_string(),
-                "SIGMA SPECTRUM INFUSION PUMP".to_string(),
-            ),
-            (
-                "K2".to_string(),
-                "DXN".to_string(),
-                "OMRON AUTOMATIC BLOOD PRESSURE MONITOR".to_string(),
-            ),
-        ];
+        let trade = [
+            ("K1", "FRN", "SIGMA SPECTRUM INFUSION PUMP"),
+            ("K2", "DXN", "OMRON AUTOMATIC BLOOD PRESSURE MONITOR"),
+        ]
+        .map(|(k, c, n)| TradeName {
+            k_number: k.into(),
+            product_code: c.into(),
+            device_name: n.into(),
+            year: Some(2020),
+        });
         let index = ClassIndex::build(codes, trade, Params::default());
         let s = index.suggest("ambulatory infusion pump", 3);
         assert_eq!(s[0].product_code, "FRN");
