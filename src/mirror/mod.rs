@@ -144,6 +144,13 @@ pub fn detect(head: &[u8]) -> anyhow::Result<Format> {
     if header.contains(',') && header.split(',').any(|c| c.trim_matches('"') == "K_NUMBER") {
         return Ok(Format::Csv510k);
     }
+    let start = &head[..head.len().min(512)];
+    if start
+        .iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t'))
+    {
+        bail!("the file looks binary, not one of FDA's text, CSV or JSON formats");
+    }
     bail!("unrecognised format: expected FDA's foiclass or pmn text, openFDA JSON or zip, or a CSV with openFDA's 510(k) field names")
 }
 

@@ -135,12 +135,14 @@ pub async fn search_510k(db: &Db, q: &MirrorQuery) -> Result<(Vec<Fda510k>, i64)
                 f.and(),
                 f.next
             ),
+            // The match is materialised first: bm25() only works in a query the FTS table
+            // drives, and the planner may otherwise start from the filters' index.
             Db::Sqlite(_) => format!(
-                "SELECT {}, COUNT(*) OVER () AS total \
-                 FROM fda_510k_fts JOIN fda_510k t ON t.id = fda_510k_fts.rowid \
-                 WHERE fda_510k_fts MATCH $1{} \
-                 ORDER BY bm25(fda_510k_fts, 10.0, 2.0), t.decision_date DESC NULLS LAST, t.k_number \
-                 LIMIT ${}",
+                "WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(fda_510k_fts, 10.0, 2.0) AS score \
+                 FROM fda_510k_fts WHERE fda_510k_fts MATCH $1) \
+                 SELECT {}, COUNT(*) OVER () AS total FROM m JOIN fda_510k t ON t.id = m.id \
+                 WHERE 1 = 1{} \
+                 ORDER BY m.score, t.decision_date DESC NULLS LAST, t.k_number LIMIT ${}",
                 columns("t."),
                 f.and(),
                 f.next
