@@ -29,6 +29,8 @@ pub struct AppState {
     /// Set on SIGTERM/SIGINT: readiness answers 503 from then on.
     pub draining: Arc<AtomicBool>,
     pub started: Instant,
+    /// The classification assistant's in-memory index (built on first use, after imports).
+    pub classifier: Arc<crate::mirror::classifier::Classifier>,
 }
 
 impl AppState {
@@ -37,6 +39,10 @@ impl AppState {
         let db = Db::connect(&config).await?;
         if config.auto_migrate {
             db.migrate().await.context("applying migrations")?;
+        }
+        // Only on a migrated schema: `regassist check` builds the state without migrating.
+        if config.load_classification && db.migrations_applied().await.unwrap_or(false) {
+            crate::mirror::ensure_classification(&db).await?;
         }
         Self::with_db(config, db)
     }
@@ -64,6 +70,7 @@ impl AppState {
             metrics: crate::telemetry::metrics_handle(),
             draining: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
+            classifier: Arc::default(),
         })
     }
 

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod audit;
 pub mod classifications;
+pub mod mirror;
 pub mod predicates;
 pub mod projects;
 pub mod users;

@@ -53,6 +53,15 @@ enum Command {
         #[command(subcommand)]
         command: CacheCommand,
     },
+    /// Import FDA files into the local mirror; the format is recognised from the content
+    /// (foiclass.txt, pmn*.txt, openFDA JSON or zip, CSV with openFDA field names).
+    Import {
+        #[arg(required_unless_present = "download")]
+        files: Vec<PathBuf>,
+        /// Download FDA's current official files (classification and 510(k)s), then import them.
+        #[arg(long)]
+        download: bool,
+    },
     /// Embedded (SQLite) mode: write an online backup of the database to FILE.
     Backup { file: PathBuf },
     /// Embedded (SQLite) mode: replace the database with FILE after checking it (stop the server first).
@@ -177,6 +186,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Audit { command } => return audit_command(config, command).await,
+        Command::Import { files, download } => return import(config, files, download).await,
         Command::Cache {
             command: CacheCommand::Clear { prefix },
         } => {
@@ -247,6 +257,42 @@ async fn check(config: Config, target: CheckTarget) -> anyhow::Result<ExitCode> 
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// Imports each file in turn; a failed file leaves the mirror as it was and makes the exit status 1.
+async fn import(config: Config, files: Vec<PathBuf>, download: bool) -> anyhow::Result<ExitCode> {
+    let db = connect_migrated(&config).await?;
+    let mut files = files;
+    if download {
+        let dir = std::env::temp_dir().join("regassist-download");
+        files.extend(regassist::mirror::download::download_all(&dir).await?);
+    }
+    let mut failed = false;
+    for file in &files {
+        match regassist::mirror::import_file(&db, file, true).await {
+            Ok(summary) => {
+                for error in &summary.errors {
+                    eprintln!("  rejected {error}");
+                }
+                if summary.rejected > summary.errors.len() as u64 {
+                    eprintln!(
+                        "  … and {} more rejected rows (see the log)",
+                        summary.rejected - summary.errors.len() as u64
+                    );
+                }
+                println!("{summary}");
+            }
+            Err(e) => {
+                eprintln!("regassist: {}: {e:#}", file.display());
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

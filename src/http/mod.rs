@@ -2,6 +2,8 @@
 //! file per resource. Handlers stay short and call `db::*`, `audit` or the use-case modules.
 
 pub mod audit;
+pub mod classification;
+pub mod devices;
 pub mod extract;
 pub mod health;
 pub mod middleware;
@@ -23,6 +25,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(projects::routes())
         .merge(audit::routes())
+        .merge(classification::routes())
+        .merge(devices::routes())
 }
 
 /// The OpenAPI document, complete with the shared error responses.

@@ -23,6 +23,8 @@ use crate::http::health::{Check, HealthReport};
         (name = "users", description = "Users and API keys"),
         (name = "projects", description = "Regulatory projects"),
         (name = "audit", description = "Tamper-evident audit trail"),
+        (name = "classification", description = "FDA product codes and the classification assistant"),
+        (name = "devices", description = "510(k) records from the local FDA mirror"),
     )
 )]
 struct Base;

@@ -6,8 +6,10 @@ mod common;
 
 mod audit;
 mod auth;
+mod classification;
 mod cli;
 mod health;
+mod mirror;
 mod openapi;
 mod projects;
 mod service;

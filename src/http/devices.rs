@@ -1,0 +1,38 @@
+//! `/api/devices/510k/{k_number}`: one 510(k) record from the local mirror.
+
+use axum::extract::State;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::db::mirror::{self, Fda510k};
+use crate::domain::ids::is_k_number;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{Json, Path};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_510k))
+}
+
+/// One 510(k) or De Novo decision, with openFDA's field names.
+#[utoipa::path(get, path = "/api/devices/510k/{k_number}", tag = "devices",
+    security(("bearer" = [])),
+    params(("k_number" = String, Path, description = "`K`, `DEN` or `BK` and six digits, e.g. `K872032`")),
+    responses((status = 200, description = "The 510(k) record", body = Fda510k),
+              (status = 422, description = "Not a 510(k) number", body = crate::error::ErrorBody)))]
+async fn get_510k(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+    Path(k_number): Path<String>,
+) -> ApiResult<Json<Fda510k>> {
+    if !is_k_number(&k_number) {
+        return Err(ApiError::field(
+            "k_number",
+            "must be K, DEN or BK followed by six digits, e.g. K872032",
+        ));
+    }
+    mirror::find_510k(&state.db, &k_number)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("510(k) {k_number}")))
+}
