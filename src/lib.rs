@@ -11,5 +11,6 @@ pub mod db; // the Db enum and every SQL statement
 pub mod domain; // validated types and pure logic
 pub mod error; // ApiError and the one error body
 pub mod http; // router, middleware, handlers, OpenAPI
+pub mod openfda; // openFDA client: queries, retries, breaker, shared budget
 pub mod rate_limit; // fixed-window limits over Redis or memory
 pub mod telemetry; // logs and metrics
