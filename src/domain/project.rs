@@ -213,7 +213,7 @@ impl UpdateProject {
             product_code: self
                 .product_code
                 .map(|v| check_code(v.as_deref(), &mut errors)),
-            status: self.status.map(|s| {
+            status: self.status.inspect(|s| {
                 if !STATUSES.contains(&s.as_str()) {
                     push(
                         &mut errors,
@@ -221,7 +221,6 @@ impl UpdateProject {
                         "must be draft, active, in_progress or completed",
                     );
                 }
-                s
             }),
             priority: self
                 .priority
