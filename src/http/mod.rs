@@ -1,11 +1,14 @@
 //! The HTTP layer: the router, the OpenAPI document built from the handlers themselves, and one
 //! file per resource. Handlers stay short and call `db::*`, `audit` or the use-case modules.
 
+pub mod agent;
 pub mod audit;
 pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
+pub mod openfda_admin;
+pub mod predicates;
 pub mod project_reports;
 pub mod projects;
 pub mod users;
@@ -23,6 +26,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(projects::routes())
         .merge(audit::routes())
+        .merge(predicates::routes())
+        .merge(agent::routes())
+        .merge(openfda_admin::routes())
 }
 
 /// The OpenAPI document, complete with the shared error responses.

@@ -23,6 +23,9 @@ use crate::http::health::{Check, HealthReport};
         (name = "users", description = "Users and API keys"),
         (name = "projects", description = "Regulatory projects"),
         (name = "audit", description = "Tamper-evident audit trail"),
+        (name = "predicates", description = "510(k) predicate search, stored candidates, comparison"),
+        (name = "assistant", description = "The copilot's tasks"),
+        (name = "admin", description = "Operations: openFDA budget and cache"),
     )
 )]
 struct Base;

@@ -3,6 +3,7 @@
 //! that two replicas can never both take the last unit. Without Redis, or while Redis is down,
 //! the same rules run in process.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,8 @@ pub struct Grant {
 pub struct Budget {
     limiter: RateLimiter,
     local: Arc<Mutex<Local>>,
+    /// (used this minute, used today) as last seen, for health without I/O.
+    seen: Arc<[AtomicU64; 2]>,
     prefix: String,
     pub per_minute: u64,
     pub per_second: u64,
@@ -103,6 +106,7 @@ impl Budget {
         Self {
             limiter,
             local: Arc::default(),
+            seen: Arc::default(),
             prefix: tuning.budget_prefix.clone(),
             per_minute: u64::from(config.openfda_rate_per_minute),
             per_second: u64::from(tuning.rate_per_second),
@@ -234,10 +238,22 @@ impl Budget {
     }
 
     fn publish(&self, used_minute: u64, used_day: u64) {
+        self.seen[0].store(used_minute, Ordering::Relaxed);
+        self.seen[1].store(used_day, Ordering::Relaxed);
         metrics::gauge!("openfda_budget_remaining", "window" => "minute")
             .set(self.per_minute.saturating_sub(used_minute) as f64);
         metrics::gauge!("openfda_budget_remaining", "window" => "day")
             .set(self.daily.saturating_sub(used_day) as f64);
+    }
+
+    /// `(left this minute, left today)` as of the last call this process made (no I/O).
+    pub fn last_seen_remaining(&self) -> (u64, u64) {
+        (
+            self.per_minute
+                .saturating_sub(self.seen[0].load(Ordering::Relaxed)),
+            self.daily
+                .saturating_sub(self.seen[1].load(Ordering::Relaxed)),
+        )
     }
 
     /// `(used this minute, used today)` without taking anything.
