@@ -2,6 +2,8 @@
 //! retries with jittered exponential backoff inside a deadline, the circuit breaker, and error
 //! texts from which the API key is always removed.
 
+mod transport;
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,120 +11,14 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 
+use self::transport::{Attempt, RetryKind};
 use super::breaker::{Admission, Breaker, CircuitState};
 use super::budget::{Budget, Window};
 use super::health::Health;
-use super::query::{Search, Sort, MAX_LIMIT, MAX_SKIP};
-use super::wire::{Envelope, ErrorEnvelope};
+use super::types::validate;
+pub use super::types::{Endpoint, OpenFdaError, Page, Paging, Request};
 use crate::config::{Config, OpenFdaTuning, Secret};
 use crate::rate_limit::RateLimiter;
-
-/// The endpoints this service reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    Device510k,
-    Classification,
-    Recall,
-    Enforcement,
-}
-
-impl Endpoint {
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Device510k => "/device/510k.json",
-            Endpoint::Classification => "/device/classification.json",
-            Endpoint::Recall => "/device/recall.json",
-            Endpoint::Enforcement => "/device/enforcement.json",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Endpoint::Device510k => "510k",
-            Endpoint::Classification => "classification",
-            Endpoint::Recall => "recall",
-            Endpoint::Enforcement => "enforcement",
-        }
-    }
-}
-
-/// Where a page starts: an offset (at most 25000) or openFDA's `search_after` cursor.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Paging {
-    Skip(u32),
-    After(String),
-}
-
-#[derive(Clone, Debug)]
-pub struct Request {
-    pub endpoint: Endpoint,
-    pub search: Option<Search>,
-    pub sort: Option<Sort>,
-    pub limit: u32,
-    pub paging: Paging,
-}
-
-impl Request {
-    pub fn new(endpoint: Endpoint, search: Search, limit: u32) -> Self {
-        Self {
-            endpoint,
-            search: (!search.is_empty()).then_some(search),
-            sort: None,
-            limit,
-            paging: Paging::Skip(0),
-        }
-    }
-}
-
-/// One page of results.
-#[derive(Clone, Debug)]
-pub struct Page<T> {
-    pub results: Vec<T>,
-    /// `meta.results.total` (0 for "no match").
-    pub total: u64,
-    /// `meta.last_updated`.
-    pub last_updated: Option<String>,
-    /// The `search_after` cursor of the next page, when openFDA offered one.
-    pub next: Option<String>,
-}
-
-impl<T> Page<T> {
-    fn empty() -> Self {
-        Self {
-            results: Vec::new(),
-            total: 0,
-            last_updated: None,
-            next: None,
-        }
-    }
-}
-
-/// Why a call gave no page. Texts never contain the API key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OpenFdaError {
-    #[error("openFDA rejected the query: {0}")]
-    BadQuery(String),
-    #[error("invalid openFDA request: {0}")]
-    InvalidRequest(String),
-    #[error("openFDA is rate limiting this service")]
-    RateLimited { retry_after_secs: u64 },
-    #[error("the openFDA request budget ({window}) is spent")]
-    BudgetExhausted {
-        window: &'static str,
-        retry_after_secs: u64,
-    },
-    #[error("openFDA is unavailable: {message}")]
-    Unavailable {
-        message: String,
-        retry_after_secs: u64,
-    },
-    #[error("openFDA did not answer in time")]
-    Timeout { retry_after_secs: u64 },
-    #[error("openFDA calls are paused after repeated failures (circuit open)")]
-    CircuitOpen { retry_after_secs: u64 },
-    #[error("unexpected answer from openFDA: {0}")]
-    Protocol(String),
-}
 
 /// The client; cheap to clone.
 #[derive(Clone)]
@@ -147,39 +43,6 @@ impl fmt::Debug for OpenFda {
             .field("base", &self.inner.base)
             .field("api_key", &self.inner.api_key.as_ref().map(|_| "***"))
             .finish()
-    }
-}
-
-/// How one attempt ended.
-enum Attempt<T> {
-    Page(Page<T>),
-    /// Not retried; upstream is healthy (400, bad-query 500, unparseable 200).
-    Final(OpenFdaError),
-    /// Not retried; upstream refused us (401/403): says nothing about its health.
-    Refused(String),
-    Retry {
-        kind: RetryKind,
-        retry_after: Option<Duration>,
-        message: String,
-    },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum RetryKind {
-    RateLimited,
-    Server,
-    Timeout,
-    Connect,
-}
-
-impl RetryKind {
-    fn label(self) -> &'static str {
-        match self {
-            RetryKind::RateLimited => "rate_limited",
-            RetryKind::Server => "server_error",
-            RetryKind::Timeout => "timeout",
-            RetryKind::Connect => "connect_error",
-        }
     }
 }
 
@@ -375,135 +238,6 @@ impl OpenFda {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(&self, req: &Request, timeout: Duration) -> Attempt<T> {
-        let url = format!("{}{}", self.inner.base, req.endpoint.path());
-        let mut params: Vec<(&str, String)> = Vec::with_capacity(5);
-        if let Some(search) = &req.search {
-            params.push(("search", search.to_string()));
-        }
-        if let Some(sort) = req.sort {
-            params.push(("sort", sort.as_param().to_string()));
-        }
-        params.push(("limit", req.limit.to_string()));
-        match &req.paging {
-            Paging::Skip(0) => {}
-            Paging::Skip(n) => params.push(("skip", n.to_string())),
-            Paging::After(cursor) => params.push(("search_after", cursor.clone())),
-        }
-        if let Some(key) = &self.inner.api_key {
-            params.push(("api_key", key.expose().to_string()));
-        }
-        let call = async {
-            let response = self.inner.http.get(&url).query(&params).send().await?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let next = response
-                .headers()
-                .get(reqwest::header::LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_cursor);
-            let body = response.text().await?;
-            Ok::<_, reqwest::Error>((status, retry_after, next, body))
-        };
-        match tokio::time::timeout(timeout, call).await {
-            Err(_) => Attempt::Retry {
-                kind: RetryKind::Timeout,
-                retry_after: None,
-                message: format!("no answer within {} ms", timeout.as_millis()),
-            },
-            Ok(Err(e)) => {
-                let kind = if e.is_timeout() {
-                    RetryKind::Timeout
-                } else {
-                    RetryKind::Connect
-                };
-                // `without_url` keeps the query string (and the key) out of the message.
-                let message = self.redact(&format!("{:#}", anyhow::Error::new(e.without_url())));
-                Attempt::Retry {
-                    kind,
-                    retry_after: None,
-                    message,
-                }
-            }
-            Ok(Ok((status, retry_after, next, body))) => {
-                self.classify(status.as_u16(), retry_after, next, &body)
-            }
-        }
-    }
-
-    fn classify<T: DeserializeOwned>(
-        &self,
-        status: u16,
-        retry_after: Option<Duration>,
-        next: Option<String>,
-        body: &str,
-    ) -> Attempt<T> {
-        let error = serde_json::from_str::<ErrorEnvelope>(body)
-            .ok()
-            .map(|e| e.error);
-        let code = error
-            .as_ref()
-            .and_then(|e| e.code.clone())
-            .unwrap_or_default();
-        let detail = || {
-            let e = error.as_ref();
-            let parts: Vec<&str> = [
-                e.and_then(|e| e.message.as_deref()),
-                e.and_then(|e| e.details.as_deref()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            let text = if parts.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                format!("HTTP {status} {code}: {}", parts.join(" - "))
-            };
-            self.redact(&text.chars().take(300).collect::<String>())
-        };
-        match status {
-            200 => match serde_json::from_str::<Envelope<T>>(body) {
-                Ok(env) => {
-                    let meta = env.meta.unwrap_or_default();
-                    Attempt::Page(Page {
-                        total: meta.results.map_or(env.results.len() as u64, |r| r.total),
-                        results: env.results,
-                        last_updated: meta.last_updated,
-                        next,
-                    })
-                }
-                Err(e) => {
-                    Attempt::Final(OpenFdaError::Protocol(format!("unreadable results: {e}")))
-                }
-            },
-            404 if code == "NOT_FOUND" => Attempt::Page(Page::empty()),
-            400 => Attempt::Final(OpenFdaError::BadQuery(detail())),
-            // openFDA answers 500 SERVER_ERROR with parser details for a query it cannot read.
-            500 if code == "SERVER_ERROR"
-                && error.as_ref().is_some_and(|e| e.details.is_some()) =>
-            {
-                Attempt::Final(OpenFdaError::BadQuery(detail()))
-            }
-            429 => Attempt::Retry {
-                kind: RetryKind::RateLimited,
-                retry_after,
-                message: detail(),
-            },
-            401 | 403 => Attempt::Refused(format!("openFDA refused the request ({})", detail())),
-            500..=599 => Attempt::Retry {
-                kind: RetryKind::Server,
-                retry_after,
-                message: detail(),
-            },
-            _ => Attempt::Final(OpenFdaError::Protocol(detail())),
-        }
-    }
-
     /// Follows `search_after` cursors until `max_records` are read or the results end.
     pub async fn collect<T: DeserializeOwned>(
         &self,
@@ -531,44 +265,11 @@ impl OpenFda {
     }
 }
 
-/// `limit` and `skip` within openFDA's bounds, before anything is spent on a call.
-fn validate(req: &Request) -> Result<(), OpenFdaError> {
-    if req.limit == 0 || req.limit > MAX_LIMIT {
-        return Err(OpenFdaError::InvalidRequest(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
-    if let Paging::Skip(skip) = req.paging {
-        if skip > MAX_SKIP {
-            return Err(OpenFdaError::InvalidRequest(format!(
-                "skip must be at most {MAX_SKIP}; page deeper with search_after"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The `search_after` value of a `Link: <...>; rel="next"` header.
-fn next_cursor(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        if !params.contains("rel=\"next\"") && !params.contains("rel=next") {
-            return None;
-        }
-        let target = target.trim().trim_start_matches('<').trim_end_matches('>');
-        let url = url::Url::parse(target).ok()?;
-        let cursor = url
-            .query_pairs()
-            .find(|(k, _)| k == "search_after")
-            .map(|(_, v)| v.into_owned());
-        cursor
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::transport::next_cursor;
     use super::*;
-    use crate::openfda::query::{Field, Term};
+    use crate::openfda::query::{Field, Search, Term};
 
     fn client(pairs: &[(&str, &str)]) -> OpenFda {
         let config = Config::from_pairs(pairs.iter().copied()).unwrap();

@@ -5,6 +5,7 @@ pub mod budget;
 pub mod client;
 pub mod health;
 pub mod query;
+pub mod types;
 pub mod wire;
 
 pub use breaker::CircuitState;
