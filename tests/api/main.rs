@@ -4,3 +4,7 @@
 mod common;
 
 mod health;
+mod openfda;
+mod predicates;
+mod shared_budget;
+mod support;

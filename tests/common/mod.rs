@@ -2,6 +2,8 @@
 //! PostgreSQL database when `TEST_DATABASE_URL` is set), JWT minting and a small HTTP client.
 #![allow(dead_code, clippy::unwrap_used)] // test support: a failed setup should panic loudly
 
+pub mod fake_openfda;
+
 use std::net::SocketAddr;
 use std::str::FromStr;
 
