@@ -238,6 +238,12 @@ impl OpenFda {
         }
     }
 
+    /// One real call (the first 510(k) record), for `regassist check openfda`.
+    pub async fn ping(&self) -> Result<Page<serde_json::Value>, OpenFdaError> {
+        let req = Request::new(Endpoint::Device510k, super::query::Search::new(), 1);
+        self.get(&req).await
+    }
+
     /// Follows `search_after` cursors until `max_records` are read or the results end.
     pub async fn collect<T: DeserializeOwned>(
         &self,

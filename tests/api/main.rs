@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cli;
 mod health;
 mod openfda;
 mod predicates;
