@@ -447,6 +447,45 @@ with_fake_sqlite!(
         assert_eq!(s["cache"]["backend"], "memory");
         assert!(s["cache"]["misses"].as_u64().unwrap() >= 1);
         assert_eq!(get(&app, &user, "/api/admin/openfda/status").await.0, 403);
+        let metrics = app
+            .get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for name in [
+            "openfda_requests_total{endpoint=\"510k\",outcome=\"ok\"}",
+            "openfda_budget_remaining{window=\"minute\"}",
+            "openfda_budget_remaining{window=\"day\"}",
+            "predicate_searches_total{outcome=\"fetched\",source=\"openfda\"}",
+        ] {
+            assert!(metrics.contains(name), "{name} missing");
+        }
+        let spec: Value = app
+            .get("/openapi.json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for path in [
+            "/api/predicates/search",
+            "/api/projects/{id}/predicates/search",
+            "/api/projects/{id}/predicates",
+            "/api/projects/{id}/predicates/{predicate_id}",
+            "/api/projects/{id}/predicates/{predicate_id}/comparison",
+            "/api/agent/execute",
+            "/api/admin/openfda/status",
+            "/api/admin/cache",
+        ] {
+            assert!(
+                spec["paths"][path].is_object(),
+                "{path} missing from the spec"
+            );
+        }
 
         let res = app
             .delete("/api/admin/cache?prefix=predicate_search")
