@@ -178,6 +178,7 @@ async fn clear_cache(
             retry_after_secs: Some(5),
         }
     })?;
+    state.search.forget(&prefix);
     let mut tx = state.db.begin().await?;
     audit::append(
         &mut tx,

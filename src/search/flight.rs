@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use super::{SearchError, SourcePage};
+use super::{Prepared, SearchError};
 
-pub type FlightResult = Result<Arc<SourcePage>, SearchError>;
+pub type FlightResult = Result<Arc<Prepared>, SearchError>;
 type Flight = Shared<BoxFuture<'static, FlightResult>>;
 
 #[derive(Clone, Default)]
@@ -89,7 +89,9 @@ mod tests {
                 let run = flights.run("k", async move {
                     calls.fetch_add(1, Ordering::SeqCst);
                     let _ = gate.wait_for(|open| *open).await;
-                    Ok(Arc::new(SourcePage::empty("openfda")))
+                    Ok(Arc::new(Prepared::new(crate::search::SourcePage::empty(
+                        "openfda",
+                    ))))
                 });
                 let mut run = std::pin::pin!(run);
                 // The first poll starts or joins the flight; only then report in.

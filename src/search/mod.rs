@@ -3,7 +3,9 @@
 //! mirror) -> rank. The cached value is the source's page, so ranking for a different subject
 //! text reuses it; the result carries `fetched_at` and openFDA's `meta.last_updated`.
 
+mod error;
 mod flight;
+mod pages;
 pub mod project;
 pub mod source;
 
@@ -22,25 +24,35 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+pub use error::{Failure, SearchError};
 pub use flight::Flights;
+pub use pages::Prepared;
 pub use source::{CandidateSource, SourcePage, SourceQuery};
 
 use crate::app::AppState;
 use crate::config::OpenFdaMode;
-use crate::domain::candidate::{Candidate, ProductCodeInfo};
-use crate::domain::ranking::{rank, Ranked, Subject};
-use crate::error::ApiError;
+use crate::domain::candidate::ProductCodeInfo;
+use crate::domain::ranking::{rank_top, Ranked, Subject};
 use crate::openfda::query::significant_words;
-use crate::openfda::OpenFdaError;
 
 /// Cache key prefix; the runbook's `predicate_search:*` pattern names these entries.
 pub const CACHE_PREFIX: &str = "predicate_search:v1:";
 
-/// Per-process search state: the flights under way and what is known of the mirror.
+/// Per-process search state: the flights under way, recently ranked pages, and what is known
+/// of the mirror.
 #[derive(Clone, Default)]
 pub struct SearchState {
     pub flights: Flights,
+    memo: pages::Memo,
     mirror_seen: Arc<Mutex<Option<(Instant, bool)>>>,
+}
+
+impl SearchState {
+    /// Forgets this process's prepared pages whose key starts with `prefix` (the admin's
+    /// cache clear; other replicas forget theirs within `pages::MEMO_TTL`).
+    pub fn forget(&self, prefix: &str) {
+        self.memo.forget(prefix);
+    }
 }
 
 /// A validated search.
@@ -80,100 +92,6 @@ pub struct SearchResult {
     pub results: Vec<Ranked>,
     pub meta: SearchMeta,
     pub product_codes: BTreeMap<String, ProductCodeInfo>,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SearchError {
-    #[error(transparent)]
-    Upstream(#[from] OpenFdaError),
-    #[error("the local 510(k) mirror is not available; set OPENFDA_MODE=auto or live")]
-    MirrorUnavailable,
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl SearchError {
-    /// `Retry-After` for answers that carry none in `ApiError` (504).
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        match self {
-            SearchError::Upstream(OpenFdaError::Timeout { retry_after_secs }) => {
-                Some(*retry_after_secs)
-            }
-            _ => None,
-        }
-    }
-}
-
-/// A failed search use case: the API error and the `Retry-After` it should carry (a 504 from
-/// an upstream timeout has no place for it in `ApiError`).
-#[derive(Debug)]
-pub struct Failure {
-    pub error: ApiError,
-    pub retry_after_secs: Option<u64>,
-}
-
-impl From<SearchError> for Failure {
-    fn from(err: SearchError) -> Self {
-        Failure {
-            retry_after_secs: err.retry_after_secs(),
-            error: err.into(),
-        }
-    }
-}
-
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
-        Failure {
-            error,
-            retry_after_secs: None,
-        }
-    }
-}
-
-impl From<sqlx::Error> for Failure {
-    fn from(err: sqlx::Error) -> Self {
-        ApiError::from(err).into()
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(err: anyhow::Error) -> Self {
-        ApiError::from(err).into()
-    }
-}
-
-impl From<SearchError> for ApiError {
-    fn from(err: SearchError) -> Self {
-        let unavailable = |message: String, secs: u64| ApiError::Unavailable {
-            message,
-            retry_after_secs: Some(secs),
-        };
-        match err {
-            SearchError::Upstream(e) => match e {
-                OpenFdaError::BadQuery(m) => {
-                    ApiError::field("q", format!("openFDA could not run this search ({m})"))
-                }
-                OpenFdaError::InvalidRequest(m) => ApiError::field("limit", m),
-                OpenFdaError::Timeout { .. } => ApiError::Timeout(e.to_string()),
-                OpenFdaError::Protocol(m) => {
-                    ApiError::BadGateway(format!("unexpected answer from openFDA: {m}"))
-                }
-                OpenFdaError::RateLimited { retry_after_secs }
-                | OpenFdaError::BudgetExhausted {
-                    retry_after_secs, ..
-                }
-                | OpenFdaError::CircuitOpen { retry_after_secs }
-                | OpenFdaError::Unavailable {
-                    retry_after_secs, ..
-                } => unavailable(e.to_string(), retry_after_secs),
-            },
-            SearchError::MirrorUnavailable => ApiError::Unavailable {
-                message: err.to_string(),
-                retry_after_secs: None,
-            },
-            SearchError::Internal(m) => ApiError::Internal(anyhow::anyhow!(m)),
-        }
-    }
 }
 
 /// The source query a search normalises to: case, spacing, word order and parameter order do
@@ -244,46 +162,6 @@ pub async fn choose_source(state: &AppState) -> CandidateSource {
     }
 }
 
-/// The source page for `q`: from the cache, a flight under way, or the source.
-async fn page(
-    state: &AppState,
-    source: &CandidateSource,
-    sq: SourceQuery,
-) -> Result<(Arc<SourcePage>, &'static str), SearchError> {
-    let key = cache_key(source.name(), &sq);
-    if let Some(page) = cached(state, &key).await {
-        return Ok((page, "cache_hit"));
-    }
-    let (cache, ttl, src) = (state.cache.clone(), state.config.cache_ttl, source.clone());
-    let work_key = key.clone();
-    let work = async move {
-        // A flight that ended between our cache miss and now has filled the cache.
-        if let Some(text) = cache.get(&work_key).await {
-            if let Ok(page) = serde_json::from_str::<SourcePage>(&text) {
-                return Ok(Arc::new(page));
-            }
-        }
-        let page = src.fetch(&sq).await?;
-        if let Ok(text) = serde_json::to_string(&page) {
-            cache.set(&work_key, &text, ttl).await;
-        }
-        Ok(Arc::new(page))
-    };
-    let (result, joined) = state.search.flights.run(&key, work).await;
-    Ok((result?, if joined { "shared" } else { "fetched" }))
-}
-
-async fn cached(state: &AppState, key: &str) -> Option<Arc<SourcePage>> {
-    let text = state.cache.get(key).await?;
-    match serde_json::from_str::<SourcePage>(&text) {
-        Ok(page) => Some(Arc::new(page)),
-        Err(e) => {
-            tracing::warn!(error = %e, key, "unreadable cache entry ignored");
-            None
-        }
-    }
-}
-
 /// Searches and ranks predicate candidates for a subject described by `subject_text`.
 pub async fn predicates(
     state: &AppState,
@@ -292,7 +170,7 @@ pub async fn predicates(
 ) -> Result<SearchResult, SearchError> {
     let source = choose_source(state).await;
     let sq = normalise(q, state.config.openfda_tuning.fetch_limit);
-    let outcome = page(state, &source, sq).await;
+    let outcome = pages::page(state, &source, sq).await;
     let (page, how) = match outcome {
         Ok(found) => found,
         Err(e) => {
@@ -307,16 +185,12 @@ pub async fn predicates(
 
 /// Ranks a page for the subject and keeps the eligible, best `limit`.
 pub fn rank_page(
-    page: &SourcePage,
+    prepared: &Prepared,
     q: &PredicateQuery,
     subject_text: &str,
     cached: bool,
 ) -> SearchResult {
-    let definitions: BTreeMap<String, String> = page
-        .product_codes
-        .iter()
-        .filter_map(|(pc, info)| info.definition.clone().map(|d| (pc.clone(), d)))
-        .collect();
+    let page = &prepared.page;
     let subject_code = q.product_code.as_deref();
     let subject = Subject {
         text: subject_text,
@@ -325,22 +199,22 @@ pub fn rank_page(
             .and_then(|pc| page.product_codes.get(pc))
             .and_then(|i| i.regulation_number.as_deref()),
     };
-    let candidates: Vec<Candidate> = page.candidates.clone();
-    let ranked = rank(&subject, candidates, &definitions, Utc::now().date_naive());
-    let (mut eligible, excluded): (Vec<Ranked>, Vec<Ranked>) =
-        ranked.into_iter().partition(|r| r.score_breakdown.eligible);
-    let total_candidates = eligible.len();
-    eligible.truncate(q.limit.max(1));
+    let top = rank_top(
+        &subject,
+        &prepared.corpus,
+        Utc::now().date_naive(),
+        q.limit.max(1),
+    );
     SearchResult {
-        results: eligible,
+        results: top.results,
         meta: SearchMeta {
             source: page.source.clone(),
             cached,
             fetched_at: page.fetched_at,
             data_last_updated: page.data_last_updated.clone(),
-            total_candidates,
+            total_candidates: top.eligible,
             source_total: page.total,
-            excluded_ineligible: excluded.len(),
+            excluded_ineligible: top.excluded,
             recalls_checked: page.recalls_checked,
         },
         product_codes: page.product_codes.clone(),

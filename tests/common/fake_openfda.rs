@@ -23,10 +23,10 @@ pub const LAST_UPDATED: &str = "2026-01-12";
 
 /// The real records, loaded once per test binary.
 pub struct Data {
-    pub device_510k: Vec<Value>,
-    pub classification: Vec<Value>,
-    pub recall: Vec<Value>,
-    pub enforcement: Vec<Value>,
+    pub device_510k: Vec<search::Doc>,
+    pub classification: Vec<search::Doc>,
+    pub recall: Vec<search::Doc>,
+    pub enforcement: Vec<search::Doc>,
 }
 
 pub fn data_dir() -> std::path::PathBuf {
@@ -196,11 +196,12 @@ fn load() -> Data {
             .unwrap(),
     )
     .unwrap();
+    let docs = |v: Vec<Value>| v.into_iter().map(search::Doc::new).collect();
     Data {
-        device_510k,
-        classification,
-        recall,
-        enforcement: vec![enf["result"].clone()],
+        device_510k: docs(device_510k),
+        classification: docs(classification),
+        recall: docs(recall),
+        enforcement: docs(vec![enf["result"].clone()]),
     }
 }
 
@@ -448,7 +449,8 @@ async fn handle(
     };
     let mut hits: Vec<&Value> = records
         .iter()
-        .filter(|r| expr.as_ref().is_none_or(|e| search::matches(e, r)))
+        .filter(|d| expr.as_ref().is_none_or(|e| search::matches(e, d)))
+        .map(|d| &d.value)
         .collect();
     if let Some(sort) = params.get("sort") {
         let (field, dir) = sort.split_once(':').unwrap_or((sort.as_str(), "asc"));

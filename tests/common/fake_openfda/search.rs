@@ -221,23 +221,50 @@ fn values<'a>(record: &'a Value, path: &str) -> Vec<&'a str> {
     }
 }
 
-pub fn matches(expr: &Expr, record: &Value) -> bool {
+/// Fields searched often enough that the fake keeps their words ready.
+pub const INDEXED: &[&str] = &[
+    "device_name",
+    "product_code",
+    "k_number",
+    "k_numbers",
+    "recall_number",
+];
+
+/// A record with the words of its indexed fields.
+pub struct Doc {
+    pub value: Value,
+    pub words: Vec<(&'static str, Vec<Vec<String>>)>,
+}
+
+impl Doc {
+    pub fn new(value: Value) -> Doc {
+        let words = INDEXED
+            .iter()
+            .map(|f| (*f, values(&value, f).iter().map(|v| tokens(v)).collect()))
+            .collect();
+        Doc { value, words }
+    }
+}
+
+pub fn matches(expr: &Expr, doc: &Doc) -> bool {
+    let record = &doc.value;
     match expr {
         Expr::Phrase(field, words) => {
             if words.is_empty() {
                 return false;
             }
-            values(record, field).iter().any(|v| {
-                let toks = tokens(v);
-                toks.windows(words.len()).any(|w| w == words.as_slice())
-            })
+            let hit = |toks: &[String]| toks.windows(words.len()).any(|w| w == words.as_slice());
+            match doc.words.iter().find(|(f, _)| *f == field.as_str()) {
+                Some((_, lists)) => lists.iter().any(|t| hit(t)),
+                None => values(record, field).iter().any(|v| hit(&tokens(v))),
+            }
         }
         Expr::Range(field, from, to) => values(record, field).iter().any(|v| {
             let v = v.replace('-', "");
             v.len() == 8 && v.as_str() >= from.as_str() && v.as_str() <= to.as_str()
         }),
-        Expr::And(a, b) => matches(a, record) && matches(b, record),
-        Expr::Or(a, b) => matches(a, record) || matches(b, record),
-        Expr::Not(a) => !matches(a, record),
+        Expr::And(a, b) => matches(a, doc) && matches(b, doc),
+        Expr::Or(a, b) => matches(a, doc) || matches(b, doc),
+        Expr::Not(a) => !matches(a, doc),
     }
 }
