@@ -27,6 +27,8 @@ pub struct Data {
     pub classification: Vec<search::Doc>,
     pub recall: Vec<search::Doc>,
     pub enforcement: Vec<search::Doc>,
+    /// Word indexes of the four, in that order.
+    pub indexes: Vec<search::Index>,
 }
 
 pub fn data_dir() -> std::path::PathBuf {
@@ -196,12 +198,19 @@ fn load() -> Data {
             .unwrap(),
     )
     .unwrap();
-    let docs = |v: Vec<Value>| v.into_iter().map(search::Doc::new).collect();
+    let docs = |v: Vec<Value>| v.into_iter().map(search::Doc::new).collect::<Vec<_>>();
+    let (device_510k, classification) = (docs(device_510k), docs(classification));
+    let (recall, enforcement) = (docs(recall), docs(vec![enf["result"].clone()]));
+    let indexes = [&device_510k, &classification, &recall, &enforcement]
+        .into_iter()
+        .map(|d| search::Index::new(d))
+        .collect();
     Data {
-        device_510k: docs(device_510k),
-        classification: docs(classification),
-        recall: docs(recall),
-        enforcement: docs(vec![enf["result"].clone()]),
+        device_510k,
+        classification,
+        recall,
+        enforcement,
+        indexes,
     }
 }
 
@@ -404,11 +413,11 @@ async fn handle(
             }
         }
     }
-    let records = match name.as_str() {
-        "510k" => &state.data.device_510k,
-        "classification" => &state.data.classification,
-        "recall" => &state.data.recall,
-        "enforcement" => &state.data.enforcement,
+    let (records, index) = match name.as_str() {
+        "510k" => (&state.data.device_510k, &state.data.indexes[0]),
+        "classification" => (&state.data.classification, &state.data.indexes[1]),
+        "recall" => (&state.data.recall, &state.data.indexes[2]),
+        "enforcement" => (&state.data.enforcement, &state.data.indexes[3]),
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
@@ -447,11 +456,13 @@ async fn handle(
         Some(Ok(e)) => Some(e),
         None => None,
     };
-    let mut hits: Vec<&Value> = records
-        .iter()
-        .filter(|d| expr.as_ref().is_none_or(|e| search::matches(e, d)))
-        .map(|d| &d.value)
-        .collect();
+    let mut hits: Vec<&Value> = match &expr {
+        Some(e) => search::eval(e, records, index)
+            .into_iter()
+            .map(|i| &records[i].value)
+            .collect(),
+        None => records.iter().map(|d| &d.value).collect(),
+    };
     if let Some(sort) = params.get("sort") {
         let (field, dir) = sort.split_once(':').unwrap_or((sort.as_str(), "asc"));
         hits.sort_by(|a, b| {

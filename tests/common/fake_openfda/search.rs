@@ -268,3 +268,69 @@ pub fn matches(expr: &Expr, doc: &Doc) -> bool {
         Expr::Not(a) => !matches(a, doc),
     }
 }
+
+/// Word -> documents, per indexed field, so a search touches only the documents it names.
+#[derive(Default)]
+pub struct Index {
+    postings: std::collections::HashMap<(&'static str, String), Vec<usize>>,
+}
+
+impl Index {
+    pub fn new(docs: &[Doc]) -> Index {
+        let mut index = Index::default();
+        for (i, doc) in docs.iter().enumerate() {
+            for (field, lists) in &doc.words {
+                for word in lists.iter().flatten() {
+                    let ids = index.postings.entry((*field, word.clone())).or_default();
+                    if ids.last() != Some(&i) {
+                        ids.push(i);
+                    }
+                }
+            }
+        }
+        index
+    }
+}
+
+/// The ids (ascending) of the documents matching `expr`.
+pub fn eval(expr: &Expr, docs: &[Doc], index: &Index) -> Vec<usize> {
+    let scan = |e: &Expr| {
+        (0..docs.len())
+            .filter(|&i| matches(e, &docs[i]))
+            .collect::<Vec<_>>()
+    };
+    match expr {
+        Expr::Phrase(field, words) => match INDEXED.iter().find(|f| **f == field.as_str()) {
+            Some(f) => match words.first() {
+                Some(first) => index
+                    .postings
+                    .get(&(*f, first.clone()))
+                    .map(|ids| {
+                        ids.iter()
+                            .copied()
+                            .filter(|&i| matches(expr, &docs[i]))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+            None => scan(expr),
+        },
+        Expr::Range(..) => scan(expr),
+        Expr::And(a, b) => {
+            let left = eval(a, docs, index);
+            left.into_iter().filter(|&i| matches(b, &docs[i])).collect()
+        }
+        Expr::Or(a, b) => {
+            let mut ids = eval(a, docs, index);
+            ids.extend(eval(b, docs, index));
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        }
+        Expr::Not(a) => {
+            let out: std::collections::HashSet<usize> = eval(a, docs, index).into_iter().collect();
+            (0..docs.len()).filter(|i| !out.contains(i)).collect()
+        }
+    }
+}
