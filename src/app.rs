@@ -24,6 +24,10 @@ pub struct AppState {
     pub redis: Option<deadpool_redis::Pool>,
     pub cache: Cache,
     pub limiter: RateLimiter,
+    /// The openFDA client (budget, breaker and health inside).
+    pub openfda: crate::openfda::OpenFda,
+    /// Predicate-search flights under way.
+    pub search: crate::search::SearchState,
     pub jwt: Arc<JwtVerifier>,
     pub metrics: PrometheusHandle,
     /// Set on SIGTERM/SIGINT: readiness answers 503 from then on.
@@ -60,7 +64,11 @@ impl AppState {
             ),
             None => (Cache::memory(), RateLimiter::memory()),
         };
+        let openfda = crate::openfda::OpenFda::new(&config, limiter.clone())
+            .context("configuring the openFDA client")?;
         Ok(AppState {
+            openfda,
+            search: crate::search::SearchState::default(),
             jwt: Arc::new(JwtVerifier::new(&config)),
             config: Arc::new(config),
             db,
@@ -76,7 +84,7 @@ impl AppState {
 
     /// What the service last saw of openFDA, for `/health` (no upstream call).
     pub fn openfda_check(&self) -> Option<Check> {
-        None
+        Some(crate::http::openfda_admin::openfda_check(self))
     }
 }
 

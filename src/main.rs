@@ -72,6 +72,8 @@ enum Command {
 enum CheckTarget {
     Database,
     Redis,
+    /// One real call to the configured OPENFDA_BASE_URL (draws on the shared budget).
+    Openfda,
 }
 
 #[derive(Subcommand)]
@@ -242,12 +244,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn check(config: Config, target: CheckTarget) -> anyhow::Result<ExitCode> {
+    if let CheckTarget::Openfda = target {
+        return check_openfda(config).await;
+    }
     let mut config = config;
     config.auto_migrate = false;
     let state = AppState::build(config).await?;
     let check = match target {
         CheckTarget::Database => regassist::http::health::check_database(&state).await,
         CheckTarget::Redis => regassist::http::health::check_redis(&state).await,
+        // Answered above without a database; kept for an exhaustive match.
+        CheckTarget::Openfda => return check_openfda(state.config.as_ref().clone()).await,
     };
     println!(
         "{}: {} ({})",
@@ -294,6 +301,37 @@ async fn import(config: Config, files: Vec<PathBuf>, download: bool) -> anyhow::
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `regassist check openfda`: one call, no database; a quick verdict rather than long retries.
+async fn check_openfda(mut config: Config) -> anyhow::Result<ExitCode> {
+    config.openfda_tuning.max_retries = 1;
+    config.openfda_tuning.deadline = config.openfda_timeout * 2;
+    let limiter = match &config.redis_url {
+        Some(url) => {
+            regassist::rate_limit::RateLimiter::redis(regassist::cache::redis_pool(url.expose())?)
+        }
+        None => regassist::rate_limit::RateLimiter::memory(),
+    };
+    let client = regassist::openfda::OpenFda::new(&config, limiter)?;
+    match client.ping().await {
+        Ok(page) => {
+            println!(
+                "ok: openFDA at {} answers ({} 510(k) records, data last updated {})",
+                client.base_url(),
+                page.total,
+                page.last_updated.as_deref().unwrap_or("unknown")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!(
+                "regassist: openFDA check failed at {}: {e}",
+                client.base_url()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn audit_command(config: Config, command: AuditCommand) -> anyhow::Result<ExitCode> {

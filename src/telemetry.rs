@@ -100,4 +100,16 @@ fn describe() {
     );
     metrics::describe_gauge!("db_pool_connections", "Database pool connections by state");
     metrics::describe_gauge!("db_pool_max_connections", "Database pool size limit");
+    metrics::describe_counter!(
+        "openfda_requests_total",
+        "openFDA calls by endpoint and outcome (ok, not_found, bad_query, rate_limited, server_error, timeout, connect_error, circuit_open, budget_exhausted, refused)"
+    );
+    metrics::describe_gauge!(
+        "openfda_budget_remaining",
+        "openFDA calls left in the shared budget, by window (minute, day)"
+    );
+    metrics::describe_counter!(
+        "predicate_searches_total",
+        "Predicate searches by outcome (cache_hit, fetched, shared, error) and source"
+    );
 }

@@ -1,7 +1,10 @@
 //! Validated types and pure logic, no I/O: project rules, identifiers, text analysis, ranking,
 //! comparison and classification scoring.
 
+pub mod candidate;
 pub mod classify;
+pub mod comparison;
 pub mod ids;
 pub mod project;
+pub mod ranking;
 pub mod text;

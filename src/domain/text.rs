@@ -95,7 +95,8 @@ const STOP_WORDS: &[&str] = &[
     "two",
 ];
 
-fn is_stop_word(word: &str) -> bool {
+/// True for a word that says nothing about which device something is (lowercase input).
+pub fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.contains(&word)
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP layer: the router, the OpenAPI document built from the handlers themselves, and one
 //! file per resource. Handlers stay short and call `db::*`, `audit` or the use-case modules.
 
+pub mod agent;
 pub mod audit;
 pub mod classification;
 pub mod devices;
@@ -8,6 +9,8 @@ pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
+pub mod openfda_admin;
+pub mod predicates;
 pub mod project_reports;
 pub mod projects;
 pub mod users;
@@ -27,6 +30,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(classification::routes())
         .merge(devices::routes())
+        .merge(predicates::routes())
+        .merge(agent::routes())
+        .merge(openfda_admin::routes())
 }
 
 /// The OpenAPI document, complete with the shared error responses.

@@ -25,6 +25,9 @@ use crate::http::health::{Check, HealthReport};
         (name = "audit", description = "Tamper-evident audit trail"),
         (name = "classification", description = "FDA product codes and the classification assistant"),
         (name = "devices", description = "510(k) records from the local FDA mirror"),
+        (name = "predicates", description = "510(k) predicate search, stored candidates, comparison"),
+        (name = "assistant", description = "The copilot's tasks"),
+        (name = "admin", description = "Operations: openFDA budget and cache"),
     )
 )]
 struct Base;

@@ -6,10 +6,15 @@ mod common;
 
 mod audit;
 mod auth;
+mod check_openfda;
 mod classification;
 mod cli;
 mod health;
 mod mirror;
 mod openapi;
+mod openfda;
+mod predicates;
 mod projects;
 mod service;
+mod shared_budget;
+mod support;

@@ -313,7 +313,13 @@ both_backends!(
                     .request(m, app.url(&concrete))
                     .bearer_auth(&stranger);
                 if ["post", "put", "patch"].contains(&method) {
-                    req = req.json(&json!({}));
+                    // A body that is valid for the route, so only ownership can refuse it.
+                    let body = if path.ends_with("{predicate_id}") {
+                        json!({"is_selected": true})
+                    } else {
+                        json!({})
+                    };
+                    req = req.json(&body);
                 }
                 let res = req.send().await.unwrap();
                 assert_eq!(res.status(), 404, "{method} {path}");

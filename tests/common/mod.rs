@@ -1,6 +1,8 @@
 //! Test support: a real server on a loopback port over a fresh database (a SQLite file, or a new
 //! PostgreSQL database when `TEST_DATABASE_URL` is set), JWT minting and a small HTTP client.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // test support: a failed setup should panic loudly
+
+pub mod fake_openfda;
 
 use std::net::SocketAddr;
 use std::str::FromStr;

@@ -1,0 +1,29 @@
+//! `POST /api/agent/execute`: the frontend copilot's entry to the assistant's tasks.
+
+use axum::extract::State;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+use crate::assistant::{self, ExecuteRequest, ExecuteResponse};
+use crate::auth::AuthUser;
+use crate::http::extract::Json;
+use crate::search::Failure;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(execute))
+}
+
+/// Runs a task (predicate search, predicate comparison, device classification) and records it
+/// as an assistant interaction.
+#[utoipa::path(post, path = "/api/agent/execute", tag = "assistant", security(("bearer" = [])),
+    request_body = ExecuteRequest,
+    responses((status = 200, description = "The task's result", body = ExecuteResponse),
+              (status = 404, description = "The project or predicate does not exist (or is someone else's)", body = crate::error::ErrorBody),
+              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::error::ErrorBody)))]
+async fn execute(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(body): Json<ExecuteRequest>,
+) -> Result<Json<ExecuteResponse>, Failure> {
+    Ok(Json(assistant::execute(&state, &auth, body).await?))
+}
