@@ -48,6 +48,24 @@ lua_script() { # method, body -> path of a wrk script setting the JWT (and a bod
 }
 GET_LUA=$(lua_script GET)
 POST_LUA=$(lua_script POST '{"name":"bench project","device_type":"pump","product_code":"FRN"}')
+# A different query on every request, so each one misses the cache and searches the mirror.
+MISS_LUA="$OUT/miss.lua"
+cat >"$MISS_LUA" <<LUA
+local words = {"catheter","pump","infusion","glucose","monitor","syringe","needle","stent","laser","implant",
+  "electrode","balloon","wound","dressing","catheter","suture","orthopedic","screw","dental","lens","ultrasound",
+  "oxygen","mask","glove","thermometer","bandage","valve","tube","sensor","ventilator"}
+local n = 0
+request = function()
+  n = n + 1
+  local q = words[math.random(#words)] .. "%20" .. words[math.random(#words)] .. "%20v" .. n .. "x" .. math.random(1000000)
+  return wrk.format("GET", "/api/predicates/search?limit=20&q=" .. q, {["Authorization"] = "Bearer $JWT"})
+end
+LUA
+MIRROR_FILES=()
+for f in ../shared/data/openfda/releasable_510k/pmn7680_2026-08.txt ../shared/data/openfda/releasable_510k/pmn8185_2026-08.txt \
+         ../shared/data/openfda/releasable_510k/pmn8690_2026-08.txt ../shared/data/openfda/api_csv/510k_2015-2026_sample.csv; do
+  [ -f "$f" ] && MIRROR_FILES+=("$f")
+done
 
 PID=""
 stop_server() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
@@ -55,6 +73,9 @@ trap stop_server EXIT
 
 start_server() { # env assignments...
   local t0 t1
+  if [ ${#MIRROR_FILES[@]} -gt 0 ]; then
+    env "$@" "$BIN" import "${MIRROR_FILES[@]}" >"$OUT/import.log" 2>&1
+  fi
   t0=$(date +%s%N)
   env "$@" PORT="$PORT" REGASSIST_HOST=127.0.0.1 JWT_SECRET="$SECRET" API_RATE_PER_MINUTE=0 \
     RUST_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
@@ -120,6 +141,7 @@ bench_mode() {
     run_wrk audit-trail "$c" "$BASE/api/audit/trail/$PROJECT_ID?limit=20" "$GET_LUA"
     run_wrk project-create "$c" "$BASE/api/projects" "$POST_LUA"
     [ "$cached_ok" = 200 ] && run_wrk search-cached "$c" "$search_q" "$GET_LUA"
+    [ "$cached_ok" = 200 ] && run_wrk search-mirror-uncached "$c" "$BASE/" "$MISS_LUA"
     [ "$suggest_ok" = 200 ] && run_wrk classification-suggest "$c" "$BASE/api/classification/suggest?q=blood%20glucose%20meter&limit=5" "$GET_LUA"
   done
   echo "$MODE	startup_ms=$STARTUP_MS	idle_rss_mib=$(( IDLE_RSS_KB / 1024 ))" >>"$OUT/modes.tsv"
