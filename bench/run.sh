@@ -27,27 +27,29 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 BASE="http://127.0.0.1:$PORT"
 
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-mint_jwt() {
+mint_jwt() { # subject
   local header payload sig
   header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-  payload=$(printf '{"sub":"bench","email":"bench@example.com","name":"Bench","exp":%d}' $(( $(date +%s) + 86400 )) | b64url)
+  payload=$(printf '{"sub":"%s","email":"%s@example.com","name":"Bench","exp":%d}' "$1" "$1" $(( $(date +%s) + 86400 )) | b64url)
   sig=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -hmac "$SECRET" -binary | b64url)
   printf '%s.%s.%s' "$header" "$payload" "$sig"
 }
-JWT=$(mint_jwt)
+JWT=$(mint_jwt bench)
+# Writes go through another user, so the read rows keep measuring 20 projects and 20 audit rows.
+WRITER_JWT=$(mint_jwt bench-writer)
 
-lua_script() { # method, body -> path of a wrk script setting the JWT (and a body)
+lua_script() { # method, token, body -> path of a wrk script setting the JWT (and a body)
   local f="$OUT/$1.lua"
   {
     echo "wrk.method = \"$1\""
-    echo "wrk.headers[\"Authorization\"] = \"Bearer $JWT\""
+    echo "wrk.headers[\"Authorization\"] = \"Bearer $2\""
     echo "wrk.headers[\"Content-Type\"] = \"application/json\""
-    [ -n "${2:-}" ] && echo "wrk.body = '$2'"
+    [ -n "${3:-}" ] && echo "wrk.body = '$3'"
   } >"$f"
   echo "$f"
 }
-GET_LUA=$(lua_script GET)
-POST_LUA=$(lua_script POST '{"name":"bench project","device_type":"pump","product_code":"FRN"}')
+GET_LUA=$(lua_script GET "$JWT")
+POST_LUA=$(lua_script POST "$WRITER_JWT" '{"name":"bench project","device_type":"pump","product_code":"FRN"}')
 # A different query on every request, so each one misses the cache and searches the mirror.
 MISS_LUA="$OUT/miss.lua"
 cat >"$MISS_LUA" <<LUA

@@ -22,13 +22,57 @@ pub struct CacheStats {
     pub errors: AtomicU64,
 }
 
-/// Entries with an expiry; bounded so a flood of distinct queries cannot exhaust memory.
+/// Entries with an expiry; bounded in bytes so a flood of distinct queries cannot exhaust memory.
 #[derive(Default)]
 pub struct MemoryCache {
-    entries: Mutex<HashMap<String, (Instant, String)>>,
+    entries: Mutex<MemoryEntries>,
 }
 
-const MEMORY_MAX_ENTRIES: usize = 10_000;
+#[derive(Default)]
+struct MemoryEntries {
+    map: HashMap<String, (Instant, String)>,
+    bytes: usize,
+}
+
+/// The in-process cache's size limit (keys and values).
+const MEMORY_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+impl MemoryEntries {
+    fn remove(&mut self, key: &str) {
+        if let Some((_, v)) = self.map.remove(key) {
+            self.bytes -= key.len() + v.len();
+        }
+    }
+
+    /// Drops expired entries, then the soonest to expire, until `extra` more bytes fit.
+    fn make_room(&mut self, extra: usize) {
+        if self.bytes + extra <= MEMORY_MAX_BYTES {
+            return;
+        }
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .map
+            .iter()
+            .filter(|(_, (e, _))| *e <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.remove(&key);
+        }
+        if self.bytes + extra <= MEMORY_MAX_BYTES {
+            return;
+        }
+        let mut by_expiry: Vec<(Instant, String)> =
+            self.map.iter().map(|(k, (e, _))| (*e, k.clone())).collect();
+        by_expiry.sort();
+        for (_, key) in by_expiry {
+            if self.bytes + extra <= MEMORY_MAX_BYTES {
+                break;
+            }
+            self.remove(&key);
+        }
+    }
+}
 
 impl Cache {
     pub fn memory() -> Self {
@@ -72,7 +116,7 @@ impl Cache {
             },
             Cache::Memory(mem, _) => {
                 let mut entries = mem.entries.lock().await;
-                match entries.get(key) {
+                match entries.map.get(key) {
                     Some((expires, value)) if *expires > Instant::now() => Some(value.clone()),
                     Some(_) => {
                         entries.remove(key);
@@ -96,15 +140,17 @@ impl Cache {
                 }
             }
             Cache::Memory(mem, _) => {
-                let mut entries = mem.entries.lock().await;
-                let now = Instant::now();
-                if entries.len() >= MEMORY_MAX_ENTRIES {
-                    entries.retain(|_, (expires, _)| *expires > now);
-                    if entries.len() >= MEMORY_MAX_ENTRIES {
-                        entries.clear();
-                    }
+                let size = key.len() + value.len();
+                if size > MEMORY_MAX_BYTES / 8 {
+                    return; // one entry may not crowd out everything else
                 }
-                entries.insert(key.to_string(), (now + ttl, value.to_string()));
+                let mut entries = mem.entries.lock().await;
+                entries.remove(key);
+                entries.make_room(size);
+                entries.bytes += size;
+                entries
+                    .map
+                    .insert(key.to_string(), (Instant::now() + ttl, value.to_string()));
             }
         }
     }
@@ -139,9 +185,16 @@ impl Cache {
             }
             Cache::Memory(mem, _) => {
                 let mut entries = mem.entries.lock().await;
-                let before = entries.len();
-                entries.retain(|k, _| !k.starts_with(prefix));
-                Ok((before - entries.len()) as u64)
+                let doomed: Vec<String> = entries
+                    .map
+                    .keys()
+                    .filter(|k| k.starts_with(prefix))
+                    .cloned()
+                    .collect();
+                for key in &doomed {
+                    entries.remove(key);
+                }
+                Ok(doomed.len() as u64)
             }
         }
     }
@@ -202,4 +255,37 @@ pub async fn redis_ping(pool: &deadpool_redis::Pool) -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(2), work)
         .await
         .map_err(|_| anyhow::anyhow!("Redis did not answer within 2 s"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_memory_cache_stays_within_its_byte_budget() {
+        let cache = Cache::memory();
+        let value = "x".repeat(1024 * 1024);
+        for i in 0..200 {
+            cache
+                .set(&format!("k{i}"), &value, Duration::from_secs(60))
+                .await;
+        }
+        let Cache::Memory(mem, _) = &cache else {
+            unreachable!()
+        };
+        let entries = mem.entries.lock().await;
+        assert!(entries.bytes <= MEMORY_MAX_BYTES);
+        assert!(entries.map.len() >= 60, "keeps as much as fits");
+        drop(entries);
+        assert!(
+            cache.get("k199").await.is_some(),
+            "the newest entry is kept"
+        );
+        assert!(cache.get("k0").await.is_none(), "the oldest made room");
+        assert_eq!(
+            cache.delete_prefix("k19").await.unwrap(),
+            10,
+            "k190..k199; k19 itself was evicted"
+        );
+    }
 }

@@ -15,7 +15,8 @@ use crate::domain::ranking::Corpus;
 /// How long a prepared page is reused without looking at the shared cache. Short, because an
 /// admin's cache clear reaches other replicas' memos only through this expiry.
 pub const MEMO_TTL: Duration = Duration::from_secs(30);
-const MEMO_MAX: usize = 256;
+/// A prepared page of a few hundred candidates weighs about a megabyte; this bounds the memo.
+const MEMO_MAX: usize = 48;
 
 /// A source page with its candidates' text analysed for ranking.
 pub struct Prepared {
