@@ -32,6 +32,8 @@ RUN groupadd --system --gid 10001 regassist \
     && chown -R regassist:regassist /app /var/lib/regassist
 
 COPY --from=builder /usr/local/bin/regassist /usr/local/bin/regassist
+# Public-domain FDA 510(k) files, imported on a first start whose mirror is empty.
+COPY --from=builder /build/data-fda/510k /app/data-fda/510k
 
 WORKDIR /app
 USER regassist:regassist

@@ -51,6 +51,9 @@ pub struct Config {
     pub db_acquire_timeout: Duration,
     pub auto_migrate: bool,
     pub load_classification: bool,
+    /// Import the bundled 510(k) files on a first start with an empty mirror.
+    pub seed_510k: bool,
+    pub seed_510k_dir: String,
     pub redis_url: Option<Secret>,
     pub jwt_secret: Option<Secret>,
     pub jwt_issuer: Option<String>,
@@ -263,6 +266,8 @@ impl Config {
             ),
             auto_migrate: s.bool("REGASSIST_AUTO_MIGRATE", true)?,
             load_classification: s.bool("REGASSIST_LOAD_CLASSIFICATION", true)?,
+            seed_510k: s.bool("REGASSIST_SEED_510K", true)?,
+            seed_510k_dir: s.string("REGASSIST_SEED_DIR", "data-fda/510k"),
             redis_url,
             jwt_secret,
             jwt_issuer: s.get("JWT_ISSUER").map(String::from),

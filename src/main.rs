@@ -233,6 +233,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = app::bind(&config).await?;
     let state = AppState::build(config).await?;
     app::spawn_checkpoints(&state);
+    if state.config.seed_510k {
+        regassist::mirror::seed::spawn_seed(
+            state.db.clone(),
+            state.config.seed_510k_dir.clone().into(),
+        );
+    }
     tracing::info!(
         addr = %listener.local_addr()?,
         database = state.db.backend(),

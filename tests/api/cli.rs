@@ -253,3 +253,61 @@ async fn json_logs_carry_request_fields_and_no_secrets() {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
 }
+
+#[tokio::test]
+async fn a_first_start_loads_the_bundled_510k_files_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed");
+    std::fs::create_dir(&seed).unwrap();
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data-fda/510k/510k_2015-2026_sample.csv"
+    );
+    std::fs::copy(csv, seed.join("sample.csv")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .arg("serve")
+        .env_clear()
+        .envs([
+            ("PORT", port.as_str()),
+            ("REGASSIST_HOST", "127.0.0.1"),
+            ("REGASSIST_LOAD_CLASSIFICATION", "false"),
+            ("REGASSIST_SEED_DIR", seed.to_str().unwrap()),
+            ("RUST_LOG", "warn"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let db = format!("sqlite://{}/data/regassist.db", dir.path().display());
+    let mut count = 0i64;
+    for _ in 0..600 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+            count = sqlx::query_scalar("SELECT COUNT(*) FROM fda_510k")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
+            pool.close().await;
+            if count == 3834 {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(count, 3834, "every bundled record is loaded");
+}

@@ -101,6 +101,7 @@ impl TestApp {
             ("DATABASE_URL", test_db.url.as_str()),
             ("JWT_SECRET", JWT_SECRET),
             ("REGASSIST_LOAD_CLASSIFICATION", "false"),
+            ("REGASSIST_SEED_510K", "false"),
             ("API_RATE_PER_MINUTE", "0"),
             ("PORT", "0"),
             ("REGASSIST_HOST", "127.0.0.1"),
