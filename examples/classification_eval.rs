@@ -135,6 +135,17 @@ async fn time_search(db: &Db, label: &str, queries: &[(String, String, String)])
             let (rows, _) = search_510k(db, &q).await.unwrap();
             if round > 0 {
                 samples.push(started.elapsed());
+                if round == 2
+                    && started.elapsed() > Duration::from_millis(15)
+                    && std::env::var("SHOW_SLOW").is_ok()
+                {
+                    eprintln!(
+                        "    slow {:?} {:?}: {:?}",
+                        q.text,
+                        q.product_code,
+                        started.elapsed()
+                    );
+                }
             }
             std::hint::black_box(rows);
         }
