@@ -9,6 +9,7 @@ pub mod foiclass;
 pub mod import;
 pub mod openfda_json;
 pub mod pmn;
+pub mod stream;
 pub mod text;
 
 use std::io::Read;
