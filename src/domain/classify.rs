@@ -306,7 +306,7 @@ impl ClassIndex {
         let coverage = (score / max_possible * 2.0).min(1.0);
         let denom: f64 = top.iter().map(|s| ((s - top[0]) * 8.0).exp()).sum();
         let share = ((score - top[0]) * 8.0).exp() / denom.max(1e-9);
-        let confidence = ((coverage * share).sqrt() * 1000.0).round() / 1000.0;
+        let confidence = ((coverage * share) * 1000.0).round() / 1000.0;
 
         let mut reasons = Vec::new();
         if parts.name > 0.0 {
