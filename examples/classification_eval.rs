@@ -97,6 +97,28 @@ fn accuracy(index: &ClassIndex, cases: &[(String, String, String)]) -> (f64, f64
     (top1 as f64 / n as f64, top5 as f64 / n as f64, n)
 }
 
+/// How often the first suggestion is right, by its confidence.
+fn calibration(index: &ClassIndex, cases: &[(String, String, String)], label: &str) {
+    let mut buckets = [(0u32, 0u32); 5];
+    for (_, name, code) in cases.iter().filter(|c| !c.2.is_empty()) {
+        if let Some(best) = index.suggest(name, 1).first() {
+            let b = ((best.confidence * 5.0) as usize).min(4);
+            buckets[b].0 += 1;
+            buckets[b].1 += u32::from(&best.product_code == code);
+        }
+    }
+    for (i, (n, right)) in buckets.iter().enumerate() {
+        if *n > 0 {
+            println!(
+                "  {label} confidence {:.1}-{:.1}: {n} first suggestions, {:.0}% right",
+                i as f64 / 5.0,
+                (i + 1) as f64 / 5.0,
+                f64::from(*right) * 100.0 / f64::from(*n)
+            );
+        }
+    }
+}
+
 async fn load_mirror(db: &Db, label: &str) {
     for file in MIRROR_FILES {
         let started = Instant::now();
@@ -135,6 +157,17 @@ async fn time_search(db: &Db, label: &str, queries: &[(String, String, String)])
             let (rows, _) = search_510k(db, &q).await.unwrap();
             if round > 0 {
                 samples.push(started.elapsed());
+                if round == 2
+                    && started.elapsed() > Duration::from_millis(15)
+                    && std::env::var("SHOW_SLOW").is_ok()
+                {
+                    eprintln!(
+                        "    slow {:?} {:?}: {:?}",
+                        q.text,
+                        q.product_code,
+                        started.elapsed()
+                    );
+                }
             }
             std::hint::black_box(rows);
         }
@@ -179,31 +212,7 @@ async fn main() {
         let mut held: HashSet<String> = dev.iter().map(|c| c.0.clone()).collect();
         held.extend(evaluated.iter().cloned());
         let base = Params::default();
-        let grid = [
-            base,
-            Params {
-                bigrams: false,
-                w_recent: 1.0,
-                ..base
-            },
-            Params {
-                w_recent_prior: 0.1,
-                ..base
-            },
-            Params {
-                w_recent_prior: 0.3,
-                ..base
-            },
-            Params {
-                w_recent: 2.0,
-                w_recent_prior: 0.2,
-                ..base
-            },
-            Params {
-                recent_year: 1991,
-                ..base
-            },
-        ];
+        let grid = [base];
         for params in grid {
             let index = load_index(&db, &held, params).await.unwrap();
             let (t1, t5, n) = accuracy(&index, &dev);
@@ -212,6 +221,7 @@ async fn main() {
                 t1 * 100.0,
                 t5 * 100.0
             );
+            calibration(&index, &dev, "dev");
         }
     }
 
@@ -247,6 +257,7 @@ async fn main() {
             "  codes unknown to the table: {unknown}, codes with no indexed 510(k): {no_trade}"
         );
     }
+    calibration(&index, &cases, "evaluation");
     let mut samples = Vec::new();
     for (_, name, _) in &cases {
         let t = Instant::now();

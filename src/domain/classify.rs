@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::pathway::{cfr_sections, pathway};
+use super::postings::Postings;
 use super::text::terms;
 
 /// What the index needs of a product code.
@@ -99,75 +101,6 @@ impl Default for Params {
             w_recent: 2.5,
             bigrams: true,
             w_recent_prior: 0.1,
-        }
-    }
-}
-
-/// An inverted index with BM25 (k1 = 1.2, b = 0.75, the formula of `text::Bm25`).
-struct Postings {
-    postings: HashMap<String, Vec<(u32, u16)>>,
-    doc_len: Vec<f32>,
-    avg_len: f64,
-}
-
-impl Postings {
-    const K1: f64 = 1.2;
-    const B: f64 = 0.75;
-
-    fn build(docs: impl Iterator<Item = Vec<String>>) -> Self {
-        let mut postings: HashMap<String, Vec<(u32, u16)>> = HashMap::new();
-        let mut doc_len = Vec::new();
-        for (id, doc) in docs.enumerate() {
-            let mut tf: HashMap<&str, u16> = HashMap::new();
-            for t in &doc {
-                *tf.entry(t.as_str()).or_default() += 1;
-            }
-            for (t, n) in tf {
-                postings
-                    .entry(t.to_string())
-                    .or_default()
-                    .push((id as u32, n));
-            }
-            doc_len.push(doc.len() as f32);
-        }
-        let total: f64 = doc_len.iter().map(|&l| f64::from(l)).sum();
-        let avg_len = if doc_len.is_empty() {
-            1.0
-        } else {
-            (total / doc_len.len() as f64).max(1.0)
-        };
-        Postings {
-            postings,
-            doc_len,
-            avg_len,
-        }
-    }
-
-    fn idf(&self, term: &str) -> f64 {
-        let n = self.doc_len.len() as f64;
-        let df = self.postings.get(term).map_or(0, Vec::len) as f64;
-        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
-    }
-
-    /// The score a document matching every query term once would get: normalises to ~0..1.
-    fn ideal(&self, query: &[String]) -> f64 {
-        query.iter().map(|t| self.idf(t)).sum::<f64>().max(1e-9)
-    }
-
-    /// Adds each matching document's BM25 score to `acc`.
-    fn score_into(&self, query: &[String], acc: &mut HashMap<u32, f64>) {
-        for term in query {
-            let Some(list) = self.postings.get(term) else {
-                continue;
-            };
-            let idf = self.idf(term);
-            for &(doc, tf) in list {
-                let tf = f64::from(tf);
-                let len = f64::from(self.doc_len[doc as usize]);
-                let norm = 1.0 - Self::B + Self::B * len / self.avg_len;
-                *acc.entry(doc).or_default() +=
-                    idf * tf * (Self::K1 + 1.0) / (tf + Self::K1 * norm);
-            }
         }
     }
 }
@@ -373,7 +306,7 @@ impl ClassIndex {
         let coverage = (score / max_possible * 2.0).min(1.0);
         let denom: f64 = top.iter().map(|s| ((s - top[0]) * 8.0).exp()).sum();
         let share = ((score - top[0]) * 8.0).exp() / denom.max(1e-9);
-        let confidence = ((coverage * share).sqrt() * 1000.0).round() / 1000.0;
+        let confidence = ((coverage * share) * 1000.0).round() / 1000.0;
 
         let mut reasons = Vec::new();
         if parts.name > 0.0 {
@@ -425,52 +358,6 @@ impl ClassIndex {
     }
 }
 
-/// The premarket pathway for a new device under a product code, with the reason.
-///
-/// `submission_type_id` in FDA's file: 1 510(k), 2 PMA, 3 Contact ODE, 4 510(k) exempt (the
-/// documented values); the file also uses 6 for HDE codes (all lowercase-`f` codes carry it),
-/// 7 for kits and research-use codes under enforcement discretion, and 8 for emergency-use codes.
-pub fn pathway(
-    class: &str,
-    submission_type_id: Option<&str>,
-    clearances: u32,
-) -> (&'static str, String) {
-    let sub = submission_type_id.unwrap_or("");
-    match (class, sub) {
-        ("F", _) | (_, "6") => (
-            "PMA",
-            "a Humanitarian Device Exemption (HDE) code: the application follows the PMA route".into(),
-        ),
-        ("3", _) | (_, "2") => ("PMA", "class III: premarket approval (PMA) is required".into()),
-        (_, "4") => (
-            "Exempt",
-            format!("FDA lists this class {class} code as 510(k) exempt (check the exemption's limitations in the regulation)"),
-        ),
-        ("1", "7") => (
-            "Exempt",
-            "class I code under FDA enforcement discretion: no 510(k) expected (confirm the kit's components)".into(),
-        ),
-        (_, "8") => (
-            "De Novo",
-            "only emergency-use authorisations exist for this code: lasting marketing needs a De Novo request (or a 510(k) if a predicate exists)".into(),
-        ),
-        ("N" | "U", _) if clearances == 0 => (
-            "De Novo",
-            "no classification regulation and no cleared 510(k) under this code: a De Novo request is the likely route".into(),
-        ),
-        _ => ("510k", format!("class {class}: premarket notification, 510(k), against a predicate")),
-    }
-}
-
-/// `["21 CFR 880.5725"]` from a regulation number, empty when there is none.
-pub fn cfr_sections(regulation_number: Option<&str>) -> Vec<String> {
-    regulation_number
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(|r| vec![format!("21 CFR {r}")])
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,17 +404,5 @@ mod tests {
         assert!(s[0].reasons.iter().any(|r| r.contains("K1")));
         assert_eq!(index.suggest("omron monitor", 1)[0].product_code, "DXN");
         assert!(index.suggest("the of and", 5).is_empty());
-    }
-
-    #[test]
-    fn pathways() {
-        assert_eq!(pathway("3", Some("2"), 0).0, "PMA");
-        assert_eq!(pathway("F", Some("6"), 0).0, "PMA");
-        assert_eq!(pathway("1", Some("4"), 10).0, "Exempt");
-        assert_eq!(pathway("2", Some("4"), 10).0, "Exempt");
-        assert_eq!(pathway("2", Some("1"), 10).0, "510k");
-        assert_eq!(pathway("N", None, 0).0, "De Novo");
-        assert_eq!(pathway("U", Some("1"), 5).0, "510k");
-        assert!(cfr_sections(Some("")).is_empty());
     }
 }

@@ -5,6 +5,8 @@ pub mod candidate;
 pub mod classify;
 pub mod comparison;
 pub mod ids;
+pub mod pathway;
+pub mod postings;
 pub mod project;
 pub mod ranking;
 pub mod text;

@@ -10,6 +10,7 @@ pub mod import;
 pub mod openfda_json;
 pub mod pmn;
 pub mod seed;
+pub mod stream;
 pub mod text;
 
 use std::io::Read;

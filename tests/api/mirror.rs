@@ -367,3 +367,41 @@ both_backends!(
         );
     }
 );
+
+#[test]
+fn the_import_command_reports_each_file_and_fails_on_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9].repeat(100)).unwrap();
+    let good = data("releasable_510k/pmnlstmn_2026-08.txt");
+    let db_url = format!("sqlite://{}/cli.db", dir.path().display());
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_regassist"))
+            .current_dir(dir.path())
+            .arg("import")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &db_url)
+            .env("JWT_SECRET", JWT_SECRET)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[good.as_os_str(), bad.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bad file fails the command");
+    assert!(
+        stdout.contains(
+            "pmnlstmn_2026-08.txt: 510k 335 rows read, 335 inserted, 0 updated, 0 rejected"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("bad.txt") && stderr.contains("binary"),
+        "{stderr}"
+    );
+    let out = run(&[good.as_os_str()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 inserted, 0 updated"));
+}

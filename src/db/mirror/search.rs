@@ -21,10 +21,34 @@ pub struct MirrorQuery {
 }
 
 /// At most this many words reach the full-text query, which bounds its cost.
-const MAX_WORDS: usize = 32;
+const MAX_WORDS: usize = 12;
+
+/// Words of company names (the applicant is indexed too) that match thousands of records and
+/// say nothing about a device: searching them costs time and buys no ranking signal.
+const COMPANY_WORDS: &[&str] = &[
+    "medical",
+    "inc",
+    "corp",
+    "corporation",
+    "company",
+    "ltd",
+    "llc",
+    "international",
+    "industries",
+    "technologies",
+    "technology",
+    "healthcare",
+    "health",
+    "laboratories",
+    "labs",
+    "group",
+    "gmbh",
+    "usa",
+    "limited",
+];
 
 /// The distinct lowercase words of `text` worth searching for: stop words ("system", "device",
-/// "the") and bare numbers are dropped unless nothing else is left.
+/// "the"), company-name words and bare numbers are dropped unless nothing else is left.
 pub fn query_words(text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
     let mut all: Vec<String> = Vec::new();
@@ -35,6 +59,7 @@ pub fn query_words(text: &str) -> Vec<String> {
     }
     let useful: Vec<String> = all
         .iter()
+        .filter(|w| !COMPANY_WORDS.contains(&w.as_str()))
         .filter(|w| !crate::domain::text::terms(w).is_empty())
         .cloned()
         .collect();
