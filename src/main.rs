@@ -239,6 +239,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             state.config.seed_510k_dir.clone().into(),
         );
     }
+    regassist::mirror::classifier::spawn_warm_up(state.classifier.clone(), state.db.clone());
     tracing::info!(
         addr = %listener.local_addr()?,
         database = state.db.backend(),

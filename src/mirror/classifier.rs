@@ -77,3 +77,15 @@ pub async fn load_index(
     );
     Ok(index)
 }
+
+/// Builds the index in the background so the first suggestion after a start answers at once.
+pub fn spawn_warm_up(classifier: Arc<Classifier>, db: Db) {
+    tokio::spawn(async move {
+        if let Err(e) = classifier.index(&db).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not build the classification index"
+            );
+        }
+    });
+}
