@@ -225,3 +225,15 @@ pub async fn count_510k(db: &Db) -> Result<i64, sqlx::Error> {
 pub async fn count_product_codes(db: &Db) -> Result<i64, sqlx::Error> {
     on_read!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM fda_product_codes").fetch_one(pool).await)
 }
+
+/// Verifies that the full-text indexes match their tables (SQLite's FTS5 `integrity-check`;
+/// PostgreSQL's generated columns cannot drift). An error names the broken index.
+pub async fn check_search_index(db: &Db) -> Result<(), sqlx::Error> {
+    if let Db::Sqlite(s) = db {
+        for table in ["fda_510k_fts", "fda_product_codes_fts"] {
+            let sql = format!("INSERT INTO {table} ({table}) VALUES ('integrity-check')");
+            sqlx::query(&sql).execute(&s.write).await?;
+        }
+    }
+    Ok(())
+}

@@ -106,6 +106,7 @@ both_backends!(imports_every_shared_file, &[], |app: TestApp| async move {
     .await;
     assert_eq!(json.data_date, chrono::NaiveDate::from_ymd_opt(2026, 1, 12));
     assert_eq!(mirror::count_510k(db).await.unwrap(), 56722);
+    mirror::check_search_index(db).await.unwrap();
 
     // The docs' examples are not in API shape: refused with a reason, nothing stored.
     for rel in [
