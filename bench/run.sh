@@ -106,9 +106,11 @@ seed() {
 
 run_wrk() { # label, connections, url, script
   local label=$1 conns=$2 url=$3 script=$4
-  wrk -t2 -c"$conns" -d"${WARMUP}s" -s "$script" "$url" >/dev/null 2>&1 || true
+  local threads=2
+  [ "$conns" -lt 2 ] && threads=1
+  wrk -t$threads -c"$conns" -d"${WARMUP}s" -s "$script" "$url" >/dev/null 2>&1 || true
   local rss_before out
-  out=$(wrk -t2 -c"$conns" -d"${DURATION}s" --latency -s "$script" "$url" 2>&1)
+  out=$(wrk -t$threads -c"$conns" -d"${DURATION}s" --latency -s "$script" "$url" 2>&1)
   echo "$out" >"$OUT/$MODE-$label-$conns.txt"
   python3 - "$MODE" "$label" "$conns" "$PID" <<PY >>"$OUT/rows.tsv"
 import re, sys
@@ -144,6 +146,7 @@ bench_mode() {
     run_wrk project-create "$c" "$BASE/api/projects" "$POST_LUA"
     [ "$cached_ok" = 200 ] && run_wrk search-cached "$c" "$search_q" "$GET_LUA"
     [ "$cached_ok" = 200 ] && run_wrk search-mirror-uncached "$c" "$BASE/" "$MISS_LUA"
+    [ "$cached_ok" = 200 ] && [ "$c" = "$(echo $CONNECTIONS | cut -d' ' -f1)" ] && run_wrk search-mirror-uncached 1 "$BASE/" "$MISS_LUA"
     [ "$suggest_ok" = 200 ] && run_wrk classification-suggest "$c" "$BASE/api/classification/suggest?q=blood%20glucose%20meter&limit=5" "$GET_LUA"
   done
   echo "$MODE	startup_ms=$STARTUP_MS	idle_rss_mib=$(( IDLE_RSS_KB / 1024 ))" >>"$OUT/modes.tsv"

@@ -74,8 +74,58 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-const WHERE: &str = "WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR action = $2) \
-    AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at <= $4)";
+/// A bound value of a filter.
+enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+    Time(DateTime<Utc>),
+}
+
+/// Binds `params` in order on a query of either backend.
+macro_rules! bind_params {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for param in $params {
+            query = match param {
+                Param::Int(v) => query.bind(*v),
+                Param::Text(v) => query.bind(*v),
+                Param::Time(v) => query.bind(*v),
+            };
+        }
+        query
+    }};
+}
+
+impl AuditFilter {
+    /// `WHERE` with only the conditions in use, so each lands on an index (a generic
+    /// `$1 IS NULL OR ...` form would scan the whole table), and the values to bind.
+    fn clause(&self) -> (String, Vec<Param<'_>>) {
+        let mut used: Vec<(&str, Param<'_>)> = Vec::new();
+        if let Some(p) = self.project_id {
+            used.push(("project_id =", Param::Int(p)));
+        }
+        if let Some(a) = &self.action {
+            used.push(("action =", Param::Text(a)));
+        }
+        if let Some(from) = self.from {
+            used.push(("occurred_at >=", Param::Time(from)));
+        }
+        if let Some(to) = self.to {
+            used.push(("occurred_at <=", Param::Time(to)));
+        }
+        let conditions: Vec<String> = used
+            .iter()
+            .enumerate()
+            .map(|(i, (sql, _))| format!("{sql} ${}", i + 1))
+            .collect();
+        let clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        (clause, used.into_iter().map(|(_, p)| p).collect())
+    }
+}
 
 /// Rows in chain order (oldest first) and the total matching the filter.
 pub async fn list(
@@ -84,23 +134,26 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM audit_events {WHERE} ORDER BY seq LIMIT $5 OFFSET $6");
-    let rows = on_read!(db, pool => sqlx::query_as::<_, AuditRow>(&sql)
-        .bind(filter.project_id).bind(&filter.action).bind(filter.from).bind(filter.to)
+    let (clause, params) = filter.clause();
+    let n = params.len();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events {clause} ORDER BY seq LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let rows = on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &params)
         .bind(limit).bind(offset).fetch_all(pool).await)?;
-    let count_sql = format!("SELECT COUNT(*) FROM audit_events {WHERE}");
-    let total: i64 = on_read!(db, pool => sqlx::query_scalar(&count_sql)
-        .bind(filter.project_id).bind(&filter.action).bind(filter.from).bind(filter.to)
+    let count_sql = format!("SELECT COUNT(*) FROM audit_events {clause}");
+    let total: i64 = on_read!(db, pool => bind_params!(sqlx::query_scalar(&count_sql), &params)
         .fetch_one(pool).await)?;
     Ok((rows, total))
 }
 
 /// Every row matching the filter, in chain order (exports).
 pub async fn all(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM audit_events {WHERE} ORDER BY seq");
-    on_read!(db, pool => sqlx::query_as::<_, AuditRow>(&sql)
-        .bind(filter.project_id).bind(&filter.action).bind(filter.from).bind(filter.to)
-        .fetch_all(pool).await)
+    let (clause, params) = filter.clause();
+    let sql = format!("SELECT {COLUMNS} FROM audit_events {clause} ORDER BY seq");
+    on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &params).fetch_all(pool).await)
 }
 
 /// Streams the whole chain in `seq` order through `visit`, without holding it all in memory.

@@ -5,6 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -28,7 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// One row of the trail as the API shows it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     /// Server UTC time, microseconds.
@@ -40,10 +41,12 @@ pub struct AuditEntry {
     pub entity_id: Option<String>,
     pub project_id: Option<i64>,
     pub reason: Option<String>,
+    /// The entity before the change, as stored (canonical JSON).
     #[schema(value_type = Option<Object>)]
-    pub before: Option<Value>,
+    pub before: Option<Box<RawValue>>,
+    /// The entity after the change, as stored (canonical JSON).
     #[schema(value_type = Option<Object>)]
-    pub after: Option<Value>,
+    pub after: Option<Box<RawValue>>,
     pub request_id: String,
     pub prev_hash: String,
     pub hash: String,
@@ -51,8 +54,16 @@ pub struct AuditEntry {
 
 impl From<AuditRow> for AuditEntry {
     fn from(r: AuditRow) -> Self {
-        let parse =
-            |t: Option<String>| t.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));
+        // The stored text is canonical JSON already: it is passed through, not re-parsed into
+        // a tree. Text that is not JSON (possible only by editing the table) shows as a string.
+        let parse = |t: Option<String>| {
+            t.map(|t| {
+                RawValue::from_string(t.clone()).unwrap_or_else(|_| {
+                    RawValue::from_string(Value::String(t).to_string())
+                        .unwrap_or_else(|_| Box::<RawValue>::default())
+                })
+            })
+        };
         AuditEntry {
             seq: r.seq,
             at: format_at(&r.occurred_at),
