@@ -4,7 +4,7 @@
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -24,23 +24,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType(
-                "expected Content-Type: application/json".into(),
-            ));
-        }
+        require_json_content_type(req.headers())?;
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
@@ -50,17 +34,43 @@ where
                     ApiError::BadRequest(e.body_text())
                 }
             })?;
-        // Every request body of this API is a JSON object; serde would also build a struct
-        // from an array, so the shape is checked first.
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(ApiError::field("body", "must be a JSON object"));
-        }
-        serde_path_to_error::deserialize(integral_floats_as_integers(value))
-            .map(Json)
-            .map_err(|e| data_error(e.path().to_string(), e.into_inner().to_string()))
+        json_object(&bytes).map(Json)
     }
+}
+
+/// 415 unless the `Content-Type` is `application/json` or a `+json` type.
+pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: application/json".into(),
+        ))
+    }
+}
+
+/// A request body read as a JSON object into `T`: 400 for bad JSON, 422 naming the field.
+pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body of this API is a JSON object; serde would also build a struct
+    // from an array, so the shape is checked first.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(integral_floats_as_integers(value))
+        .map_err(|e| data_error(e.path().to_string(), e.into_inner().to_string()))
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -115,6 +125,12 @@ fn unknown_field(detail: &str) -> Option<&str> {
     rest.split_once('`').map(|(name, _)| name)
 }
 
+/// The name in serde's "missing field `x`" message.
+fn missing_field(detail: &str) -> Option<&str> {
+    let rest = detail.split_once("missing field `")?.1;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
 /// Path parameters.
 pub struct Path<T>(pub T);
 
@@ -149,9 +165,15 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::BadRequest(
-                format!("invalid query: {}", e.body_text()),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let text = e.body_text();
+                // A required parameter that is absent is a validation failure of that field
+                // (422, like a missing body field); anything unparseable stays a 400.
+                match missing_field(&text) {
+                    Some(name) => Err(ApiError::field(name, "is required")),
+                    None => Err(ApiError::BadRequest(format!("invalid query: {text}"))),
+                }
+            }
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
     }
