@@ -167,3 +167,38 @@ with_fake_sqlite!(
         }
     }
 );
+
+with_fake_sqlite!(
+    a_whole_float_in_a_path_or_query_is_that_integer,
+    &[],
+    |app: TestApp, _fake: FakeOpenFda| async move {
+        let owner = app.jwt_for("float-ids");
+        let project = app.create_project(&owner, json!({"name": "Pump"})).await;
+        let id = project["id"].as_i64().unwrap();
+        let (status, _, body) = get(&app, &owner, &format!("/api/projects/{id}.0")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["id"], id);
+        let (status, _, body) =
+            get(&app, &owner, &format!("/api/projects/{id}.0/predicates")).await;
+        assert_eq!(status, 200, "{body}");
+        for path in [
+            format!("/api/projects/{id}.5"),
+            format!("/api/projects/{id}e0"),
+        ] {
+            let (status, _, body) = get(&app, &owner, &path).await;
+            assert_eq!(status, 400, "{path}: {body}");
+        }
+        let (status, _, body) = get(&app, &owner, "/api/projects?limit=1.0&offset=0.00").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.as_array().unwrap().len(), 1);
+        let (status, _, body) = get(&app, &owner, "/api/projects?limit=1.5").await;
+        assert_eq!(status, 400, "{body}");
+        let (status, _, _) = get(
+            &app,
+            &owner,
+            &format!("/api/projects/{id}.0/predicates/7.0/comparison"),
+        )
+        .await;
+        assert_eq!(status, 404, "both ids read, no such candidate");
+    }
+);
