@@ -4,9 +4,7 @@
 
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::audit::{self, Change};
@@ -14,106 +12,13 @@ use crate::auth::AuthUser;
 use crate::db::agent::{self, NewInteraction};
 use crate::db::predicates as store;
 use crate::db::projects::{self, Project};
-use crate::domain::ids::{is_k_number, is_product_code};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::ApiError;
 use crate::search::project::{comparison, search_and_store, subject_text, InteractionContext};
 use crate::search::{self, Failure, PredicateQuery};
 
-pub const TASK_TYPES: [&str; 3] = [
-    "device_classification",
-    "predicate_search",
-    "predicate_comparison",
-];
-
-/// Body of `POST /api/agent/execute`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExecuteRequest {
-    /// `device_classification`, `predicate_search` or `predicate_comparison`.
-    pub task_type: String,
-    /// The project the task is for (required for `predicate_comparison`).
-    pub project_id: Option<i64>,
-    /// What the device is (up to 5000 characters); defaults to the project's description.
-    pub device_description: Option<String>,
-    /// Its intended use (up to 2000 characters); defaults to the project's.
-    pub intended_use: Option<String>,
-    pub device_type: Option<String>,
-    /// Task options: `product_code`, `limit`, `q` (search); `predicate_id` or `k_number`
-    /// (comparison); `session_id` to group interactions.
-    #[schema(value_type = Object)]
-    pub parameters: Option<Value>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ExecuteResponse {
-    pub session_id: String,
-    pub task_type: String,
-    /// Always `completed` (failures answer with an error status).
-    pub status: String,
-    #[schema(value_type = Object)]
-    pub result: Value,
-    pub confidence: Option<f64>,
-    pub sources: Vec<String>,
-    pub reasoning: String,
-    pub execution_time_ms: f64,
-}
-
-fn param<'a>(req: &'a ExecuteRequest, key: &str) -> Option<&'a Value> {
-    req.parameters.as_ref().and_then(|p| p.get(key))
-}
-
-fn param_str<'a>(req: &'a ExecuteRequest, key: &str) -> Option<&'a str> {
-    param(req, key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-fn validate(req: &ExecuteRequest) -> Result<(), ApiError> {
-    let mut fields = FieldErrors::new();
-    if !TASK_TYPES.contains(&req.task_type.as_str()) {
-        fields.insert(
-            "task_type".into(),
-            vec![format!("must be one of {}", TASK_TYPES.join(", "))],
-        );
-    }
-    let long = |v: &Option<String>, max: usize| v.as_ref().is_some_and(|s| s.chars().count() > max);
-    if long(&req.device_description, 5000) {
-        fields.insert(
-            "device_description".into(),
-            vec!["at most 5000 characters".into()],
-        );
-    }
-    if long(&req.intended_use, 2000) {
-        fields.insert(
-            "intended_use".into(),
-            vec!["at most 2000 characters".into()],
-        );
-    }
-    if long(&req.device_type, 255) {
-        fields.insert("device_type".into(), vec!["at most 255 characters".into()]);
-    }
-    if req.parameters.as_ref().is_some_and(|p| !p.is_object()) {
-        fields.insert("parameters".into(), vec!["must be an object".into()]);
-    }
-    if let Some(pc) = req.parameters.as_ref().and_then(|p| p.get("product_code")) {
-        if !pc.as_str().is_some_and(is_product_code) {
-            fields.insert(
-                "parameters.product_code".into(),
-                vec!["must be three capital letters".into()],
-            );
-        }
-    }
-    if let Some(k) = req.parameters.as_ref().and_then(|p| p.get("k_number")) {
-        if !k.as_str().is_some_and(is_k_number) {
-            fields.insert(
-                "parameters.k_number".into(),
-                vec!["must be K, DEN or BK and six digits".into()],
-            );
-        }
-    }
-    ApiError::check(fields)
-}
+mod request;
+use request::non_blank;
+pub use request::{ExecuteRequest, ExecuteResponse, TaskParameters, TaskType};
 
 /// The project with the request's description and intended use laid over it.
 fn subject_project(req: &ExecuteRequest, project: Option<Project>, user_id: i64) -> Project {
@@ -151,7 +56,8 @@ pub async fn execute(
     req: ExecuteRequest,
 ) -> Result<ExecuteResponse, Failure> {
     let started = Instant::now();
-    validate(&req)?;
+    req.validate()?;
+    let params = req.params();
     let project = match req.project_id {
         Some(id) => Some(
             projects::find_owned(&state.db, id, auth.user.id)
@@ -160,24 +66,21 @@ pub async fn execute(
         ),
         None => None,
     };
-    let session_id = param_str(&req, "session_id")
-        .map(|s| s.chars().take(100).collect())
+    let session_id = non_blank(params.session_id.as_deref())
+        .map(String::from)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let input = json!({"task_type": req.task_type, "project_id": req.project_id,
         "device_description": req.device_description, "intended_use": req.intended_use,
         "device_type": req.device_type, "parameters": req.parameters});
     let subject = subject_project(&req, project.clone(), auth.user.id);
-    let limit = param(&req, "limit")
-        .and_then(Value::as_i64)
-        .unwrap_or(10)
-        .clamp(1, 100) as usize;
-    let product_code = param_str(&req, "product_code")
-        .map(String::from)
-        .or(subject.product_code.clone());
+    // `validate` keeps an explicit limit in 1..=100.
+    let limit = params.limit.unwrap_or(10) as usize;
+    let product_code = params.product_code.clone().or(subject.product_code.clone());
+    let own_text = non_blank(params.q.as_deref());
 
-    let (result, confidence, sources, reasoning) = match req.task_type.as_str() {
-        "predicate_search" => {
-            let text = param_str(&req, "q")
+    let (result, confidence, sources, reasoning) = match req.task_type {
+        TaskType::PredicateSearch => {
+            let text = own_text
                 .map(String::from)
                 .or(subject.device_type.clone())
                 .or(subject.description.clone());
@@ -194,7 +97,7 @@ pub async fn execute(
                 limit,
                 ..PredicateQuery::default()
             };
-            let subject_text = subject_text(&subject, param_str(&req, "q"));
+            let subject_text = subject_text(&subject, own_text);
             if let Some(project) = &project {
                 // With a project the candidates are stored, as by the project route.
                 let ctx = InteractionContext {
@@ -238,15 +141,15 @@ pub async fn execute(
                 reasoning,
             )
         }
-        "predicate_comparison" => {
+        TaskType::PredicateComparison => {
             let Some(project) = &project else {
                 return Err(
                     ApiError::field("project_id", "required for predicate_comparison").into(),
                 );
             };
             let stored = store::for_project(&state.db, project.id).await?;
-            let wanted_id = param(&req, "predicate_id").and_then(Value::as_i64);
-            let wanted_k = param_str(&req, "k_number");
+            let wanted_id = params.predicate_id;
+            let wanted_k = params.k_number.as_deref();
             let predicate = stored
                 .into_iter()
                 .find(|p| match (wanted_id, wanted_k) {
@@ -277,7 +180,7 @@ pub async fn execute(
                 reasoning,
             )
         }
-        _ => classification_task(state, &subject).await?,
+        TaskType::DeviceClassification => classification_task(state, &subject).await?,
     };
     let execution_time_ms = started.elapsed().as_secs_f64() * 1000.0;
     let mut tx = state.db.begin().await?;
@@ -287,7 +190,7 @@ pub async fn execute(
             project_id: project.as_ref().map(|p| p.id),
             user_id: auth.user.id,
             session_id: &session_id,
-            task_type: &req.task_type,
+            task_type: req.task_type.as_str(),
             input: &input,
             output: &result,
             confidence,

@@ -19,7 +19,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     request_body = ExecuteRequest,
     responses((status = 200, description = "The task's result", body = ExecuteResponse),
               (status = 404, description = "The project or predicate does not exist (or is someone else's)", body = crate::error::ErrorBody),
-              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::error::ErrorBody)))]
+              (status = 422, description = "A field is invalid, or the task lacks what it needs: `predicate_comparison` without `project_id`, `predicate_search` with neither text nor a product code, `device_classification` whose text matches no product code; see fields", body = crate::error::ErrorBody),
+              (status = 502, description = "openFDA answered something unreadable", body = crate::error::ErrorBody),
+              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::error::ErrorBody),
+              (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::error::ErrorBody)))]
 async fn execute(
     State(state): State<AppState>,
     auth: AuthUser,

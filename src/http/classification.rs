@@ -28,7 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// One product code of FDA's classification database.
 #[utoipa::path(get, path = "/api/classification/product-codes/{code}", tag = "classification",
     security(("bearer" = [])),
-    params(("code" = String, Path, description = "Three capital letters, e.g. `FRN`")),
+    params(("code" = String, Path, description = "Three capital letters, e.g. `FRN`", pattern = "^[A-Z]{3}$")),
     responses((status = 200, description = "The product code", body = ProductCode),
               (status = 422, description = "Not three capital letters", body = crate::error::ErrorBody)))]
 async fn get_product_code(
@@ -51,9 +51,15 @@ async fn get_product_code(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SuggestQuery {
-    /// What the device is and does, in free text (1..2000 characters).
-    #[param(min_length = 1, max_length = 2000)]
-    pub q: Option<String>,
+    /// What the device is and does, in free text (1..2000 characters, not only whitespace).
+    // The pattern spells out the characters `str::trim` removes (Unicode White_Space): `\S`
+    // means different sets in ECMA, Python and Rust regexes.
+    #[param(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
+    pub q: String,
     /// 1..20, default 5.
     #[param(minimum = 1, maximum = 20)]
     pub limit: Option<usize>,
@@ -74,9 +80,13 @@ async fn suggest(
     _auth: AuthUser,
     Query(query): Query<SuggestQuery>,
 ) -> ApiResult<Json<Suggestions>> {
-    let q = query.q.as_deref().map(str::trim).unwrap_or("");
-    if q.is_empty() || q.chars().count() > 2000 {
-        return Err(ApiError::field("q", "must be 1 to 2000 characters"));
+    // The length is the raw one, as the schema's maxLength counts it.
+    let q = query.q.trim();
+    if q.is_empty() || query.q.chars().count() > 2000 {
+        return Err(ApiError::field(
+            "q",
+            "must be 1 to 2000 characters, not only whitespace",
+        ));
     }
     let limit = query.limit.unwrap_or(5);
     if !(1..=20).contains(&limit) {
@@ -100,7 +110,7 @@ pub struct ClassificationStarted {
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
     responses((status = 200, description = "The stored classification", body = ClassificationStarted),
-              (status = 422, description = "The project's text matches no product code", body = crate::error::ErrorBody)))]
+              (status = 422, description = "The project's name, device type, description and intended use match no product code (too little text); describe the device", body = crate::error::ErrorBody)))]
 async fn start_classification(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -4,7 +4,7 @@
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -24,23 +24,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType(
-                "expected Content-Type: application/json".into(),
-            ));
-        }
+        require_json_content_type(req.headers())?;
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
@@ -50,17 +34,43 @@ where
                     ApiError::BadRequest(e.body_text())
                 }
             })?;
-        // Every request body of this API is a JSON object; serde would also build a struct
-        // from an array, so the shape is checked first.
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(ApiError::field("body", "must be a JSON object"));
-        }
-        serde_path_to_error::deserialize(integral_floats_as_integers(value))
-            .map(Json)
-            .map_err(|e| data_error(e.path().to_string(), e.into_inner().to_string()))
+        json_object(&bytes).map(Json)
     }
+}
+
+/// 415 unless the `Content-Type` is `application/json` or a `+json` type.
+pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: application/json".into(),
+        ))
+    }
+}
+
+/// A request body read as a JSON object into `T`: 400 for bad JSON, 422 naming the field.
+pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body of this API is a JSON object; serde would also build a struct
+    // from an array, so the shape is checked first.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(integral_floats_as_integers(value))
+        .map_err(|e| data_error(e.path().to_string(), e.into_inner().to_string()))
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -115,6 +125,12 @@ fn unknown_field(detail: &str) -> Option<&str> {
     rest.split_once('`').map(|(name, _)| name)
 }
 
+/// The name in serde's "missing field `x`" message.
+fn missing_field(detail: &str) -> Option<&str> {
+    let rest = detail.split_once("missing field `")?.1;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
 /// Path parameters.
 pub struct Path<T>(pub T);
 
@@ -128,12 +144,63 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::BadRequest(
-                format!("invalid path parameter: {}", e.body_text()),
-            )),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                match whole_floats_as_integers(parts, state).await {
+                    Some(value) => Ok(Path(value)),
+                    None => Err(ApiError::BadRequest(format!(
+                        "invalid path parameter: {}",
+                        e.body_text()
+                    ))),
+                }
+            }
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
     }
+}
+
+/// The path parameters again with whole floats (`3.0`) read as integers, when there are any.
+/// JSON Schema counts `3.0` as an integer, so a client working from the OpenAPI document may
+/// render an integer id that way; it means project 3, as in a JSON body.
+async fn whole_floats_as_integers<T: DeserializeOwned, S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Option<T> {
+    let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+        .await
+        .ok()?;
+    let mut any_whole_float = false;
+    let mut values: Vec<serde_json::Value> = raw
+        .iter()
+        .map(|(_, v)| {
+            if let Some(n) = whole_float(v) {
+                any_whole_float = true;
+                serde_json::Value::from(n)
+            } else if let Ok(n) = v.parse::<i64>() {
+                serde_json::Value::from(n)
+            } else {
+                serde_json::Value::from(v)
+            }
+        })
+        .collect();
+    if !any_whole_float {
+        return None;
+    }
+    // One parameter deserializes as itself, several as a tuple (how the handlers take them).
+    let value = if values.len() == 1 {
+        values.pop()?
+    } else {
+        serde_json::Value::Array(values)
+    };
+    serde_json::from_value(value).ok()
+}
+
+/// `-12.0` -> -12; `12.5`, `12.`, `1e3` and anything else -> None.
+fn whole_float(raw: &str) -> Option<i64> {
+    let (int, frac) = raw.split_once('.')?;
+    if frac.is_empty() || !frac.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    int.parse().ok()
 }
 
 /// Query parameters.
@@ -149,12 +216,47 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::BadRequest(
-                format!("invalid query: {}", e.body_text()),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                if let Some(value) = query_with_whole_floats_as_integers(&parts.uri) {
+                    return Ok(Query(value));
+                }
+                let text = e.body_text();
+                // A required parameter that is absent is a validation failure of that field
+                // (422, like a missing body field); anything unparseable stays a 400.
+                match missing_field(&text) {
+                    Some(name) => Err(ApiError::field(name, "is required")),
+                    None => Err(ApiError::BadRequest(format!("invalid query: {text}"))),
+                }
+            }
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
     }
+}
+
+/// The query again with whole floats (`limit=5.0`) read as integers, when there are any (see
+/// `whole_floats_as_integers`). Only tried after the query as sent failed to parse.
+fn query_with_whole_floats_as_integers<T: DeserializeOwned>(uri: &axum::http::Uri) -> Option<T> {
+    let query = uri.query()?;
+    let mut any_whole_float = false;
+    let mut rewritten = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match whole_float(&value) {
+            Some(n) => {
+                any_whole_float = true;
+                rewritten.append_pair(&name, &n.to_string());
+            }
+            None => {
+                rewritten.append_pair(&name, &value);
+            }
+        }
+    }
+    if !any_whole_float {
+        return None;
+    }
+    let uri: axum::http::Uri = format!("/?{}", rewritten.finish()).parse().ok()?;
+    axum::extract::Query::<T>::try_from_uri(&uri)
+        .ok()
+        .map(|axum::extract::Query(value)| value)
 }
 
 /// `limit` (1..100, default 50) and `offset` (>= 0) of every list.
@@ -193,4 +295,27 @@ pub fn with_total<T: Serialize>(items: T, total: i64) -> Response {
         .headers_mut()
         .insert("x-total-count", axum::http::HeaderValue::from(total));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_floats_become_integers() {
+        assert_eq!(whole_float("3.0"), Some(3));
+        assert_eq!(whole_float("-44945.00"), Some(-44945));
+        for other in ["3", "3.5", "3.", ".0", "1e3", "abc.0", "3.0.0"] {
+            assert_eq!(whole_float(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        assert_eq!(
+            missing_field("Failed to deserialize query string: missing field `q`"),
+            Some("q")
+        );
+        assert_eq!(missing_field("invalid digit found in string"), None);
+    }
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod middleware;
 pub mod openapi;
 pub mod openfda_admin;
+pub mod predicate_input;
 pub mod predicates;
 pub mod project_reports;
 pub mod projects;

@@ -149,7 +149,10 @@ async fn openfda_status(State(state): State<AppState>, _admin: AdminUser) -> Jso
 #[into_params(parameter_in = Query)]
 pub struct CachePrefix {
     /// Keys starting with this are deleted, e.g. `predicate_search` (1..200 characters).
-    pub prefix: Option<String>,
+    // Required and non-empty: an empty prefix would match every key, and "clear everything"
+    // should not be what a blank form field means.
+    #[param(min_length = 1, max_length = 200)]
+    pub prefix: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -167,9 +170,9 @@ async fn clear_cache(
     AdminUser(admin): AdminUser,
     Query(q): Query<CachePrefix>,
 ) -> ApiResult<Json<Deleted>> {
-    let prefix = q.prefix.unwrap_or_default();
+    let prefix = q.prefix;
     if prefix.is_empty() || prefix.chars().count() > 200 {
-        return Err(ApiError::field("prefix", "required, 1..200 characters"));
+        return Err(ApiError::field("prefix", "must be 1..200 characters"));
     }
     let deleted = state.cache.delete_prefix(&prefix).await.map_err(|e| {
         tracing::warn!(error = %e, "cache clear failed");

@@ -4,10 +4,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::projects::owned;
@@ -17,13 +16,12 @@ use crate::auth::AuthUser;
 use crate::db::predicates::{self as store, PredicateDevice};
 use crate::db::projects;
 use crate::domain::comparison::Comparison;
-use crate::domain::ids::is_product_code;
 use crate::domain::ranking::Ranked;
-use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{with_total, Json, Path, Query};
-use crate::openfda::query::significant_words;
+use crate::http::predicate_input::{optional_json, validate, ProjectSearchBody, SearchParams};
 use crate::search::project::{comparison, search_and_store, subject_text, InteractionContext};
-use crate::search::{self, Failure, PredicateQuery, SearchMeta};
+use crate::search::{self, Failure, SearchMeta};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,110 +45,6 @@ impl IntoResponse for Failure {
     }
 }
 
-/// Free text longer than this is cut (only the first words reach openFDA anyway).
-const MAX_TEXT: usize = 2000;
-
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SearchParams {
-    /// Free text: what the device is and does. `q` or `product_code` is required.
-    pub q: Option<String>,
-    /// FDA product code, three capital letters (e.g. `FRN`); filters the candidates.
-    pub product_code: Option<String>,
-    /// Earliest decision date, `YYYY-MM-DD`.
-    pub decision_date_from: Option<String>,
-    /// Latest decision date, `YYYY-MM-DD`.
-    pub decision_date_to: Option<String>,
-    /// Results, 1..100 (default 50).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-}
-
-fn date(fields: &mut FieldErrors, name: &str, raw: Option<&str>) -> Option<NaiveDate> {
-    let raw = raw.map(str::trim).filter(|s| !s.is_empty())?;
-    match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        Ok(d) => Some(d),
-        Err(_) => {
-            fields.insert(name.into(), vec!["must be a date YYYY-MM-DD".into()]);
-            None
-        }
-    }
-}
-
-/// Validates a search; `fallback_code` is the project's product code.
-fn validate(
-    p: &SearchParams,
-    fallback_code: Option<&str>,
-    needs_input: bool,
-) -> ApiResult<PredicateQuery> {
-    let mut fields = FieldErrors::new();
-    let text =
-        p.q.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.chars().take(MAX_TEXT).collect::<String>());
-    let product_code = match p
-        .product_code
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(code) if is_product_code(code) => Some(code.to_string()),
-        Some(_) => {
-            fields.insert(
-                "product_code".into(),
-                vec!["must be three capital letters, e.g. FRN".into()],
-            );
-            None
-        }
-        None => fallback_code.map(String::from),
-    };
-    let from = date(
-        &mut fields,
-        "decision_date_from",
-        p.decision_date_from.as_deref(),
-    );
-    let to = date(
-        &mut fields,
-        "decision_date_to",
-        p.decision_date_to.as_deref(),
-    );
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            fields.insert(
-                "decision_date_to".into(),
-                vec!["must not be before decision_date_from".into()],
-            );
-        }
-    }
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        fields.insert("limit".into(), vec!["must be between 1 and 100".into()]);
-    }
-    if needs_input && fields.is_empty() {
-        match (&text, &product_code) {
-            (None, None) => {
-                fields.insert("q".into(), vec!["q or product_code is required".into()]);
-            }
-            (Some(t), None) if significant_words(t).is_empty() => {
-                fields.insert(
-                    "q".into(),
-                    vec!["has no searchable words; describe the device".into()],
-                );
-            }
-            _ => {}
-        }
-    }
-    ApiError::check(fields)?;
-    Ok(PredicateQuery {
-        text,
-        product_code,
-        decision_date_from: from,
-        decision_date_to: to,
-        limit: limit as usize,
-    })
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
     pub results: Vec<Ranked>,
@@ -162,6 +56,7 @@ pub struct SearchResponse {
 #[utoipa::path(get, path = "/api/predicates/search", tag = "predicates", security(("bearer" = [])),
     params(SearchParams),
     responses((status = 200, description = "Ranked candidates", body = SearchResponse),
+              (status = 422, description = "A parameter is invalid, neither `q` nor `product_code` was given, `q` alone has no searchable word, or `decision_date_to` is before `decision_date_from`; see fields", body = crate::error::ErrorBody),
               (status = 502, description = "openFDA answered something unreadable", body = crate::error::ErrorBody),
               (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::error::ErrorBody),
               (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::error::ErrorBody)))]
@@ -170,48 +65,13 @@ async fn search_predicates(
     _auth: AuthUser,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, Failure> {
-    let query = validate(&params, None, true)?;
+    let query = validate(&params.empty_as_absent(), None)?;
     let subject = query.text.clone().unwrap_or_default();
     let found = search::predicates(&state, &query, &subject).await?;
     Ok(Json(SearchResponse {
         results: found.results,
         meta: found.meta,
     }))
-}
-
-/// Body of a project search; every field is optional (defaults from the project).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectSearchBody {
-    pub q: Option<String>,
-    pub product_code: Option<String>,
-    pub decision_date_from: Option<String>,
-    pub decision_date_to: Option<String>,
-    #[schema(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-}
-
-/// An optional JSON body: empty means defaults.
-fn optional_json<T: Default + serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    if !json {
-        return Err(ApiError::UnsupportedMediaType(
-            "expected Content-Type: application/json".into(),
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::field("body", e.to_string()),
-        _ => ApiError::BadRequest(format!("request body is not valid JSON: {e}")),
-    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -225,8 +85,10 @@ pub struct ProjectSearchResponse {
 /// kept), with an assistant interaction and an audit row.
 #[utoipa::path(post, path = "/api/projects/{id}/predicates/search", tag = "predicates", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
-    request_body(content = ProjectSearchBody, description = "Optional; q defaults to the project's device type and name, product_code to the project's"),
+    request_body(content = ProjectSearchBody, description = "Optional; q defaults to the project's device type, else its name; product_code to the project's"),
     responses((status = 200, description = "Stored candidates", body = ProjectSearchResponse),
+              (status = 422, description = "A field is invalid, `decision_date_to` is before `decision_date_from`, or the search (with the project's defaults) has neither a product code nor a searchable word; see fields", body = crate::error::ErrorBody),
+              (status = 502, description = "openFDA answered something unreadable", body = crate::error::ErrorBody),
               (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::error::ErrorBody),
               (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::error::ErrorBody)))]
 async fn search_for_project(
@@ -238,10 +100,11 @@ async fn search_for_project(
 ) -> Result<Json<ProjectSearchResponse>, Failure> {
     let body: ProjectSearchBody = optional_json(&headers, &body)?;
     let project = owned(&state, &auth, id).await?;
+    // A blank `q` means "no text of my own", like an absent one: the project's defaults apply.
+    let own_text = body.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let params = SearchParams {
-        q: body
-            .q
-            .clone()
+        q: own_text
+            .map(String::from)
             .or_else(|| project.device_type.clone())
             .or_else(|| Some(project.name.clone())),
         product_code: body.product_code.clone(),
@@ -249,8 +112,8 @@ async fn search_for_project(
         decision_date_to: body.decision_date_to.clone(),
         limit: body.limit,
     };
-    let query = validate(&params, project.product_code.as_deref(), true)?;
-    let subject = subject_text(&project, body.q.as_deref());
+    let query = validate(&params, project.product_code.as_deref())?;
+    let subject = subject_text(&project, own_text);
     let session = uuid::Uuid::new_v4().to_string();
     let input = json!({"q": query.text, "product_code": query.product_code, "limit": query.limit,
         "decision_date_from": query.decision_date_from, "decision_date_to": query.decision_date_to});

@@ -108,7 +108,11 @@ async fn update_user(
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// 1..100 characters, to tell keys apart.
-    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     /// Optional expiry; a time already past gives a key that never works.
     pub expires_at: Option<DateTime<Utc>>,

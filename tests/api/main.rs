@@ -9,6 +9,7 @@ mod auth;
 mod check_openfda;
 mod classification;
 mod cli;
+mod contract;
 mod health;
 mod mirror;
 mod openapi;

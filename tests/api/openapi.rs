@@ -41,3 +41,30 @@ fn every_operation_documents_its_errors() {
         }
     }
 }
+
+/// Every "not only whitespace" pattern is the one `str::trim` agrees with (see `NOT_BLANK`):
+/// attribute macros take only literals, so the text is repeated and could drift.
+#[test]
+fn not_blank_patterns_are_the_checked_one() {
+    fn walk(v: &Value, found: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(p)) = map.get("pattern") {
+                    if p.contains("u0085") || p.contains("\\S") || p.contains("\\s") {
+                        found.push(p.clone());
+                    }
+                }
+                map.values().for_each(|x| walk(x, found));
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, found)),
+            _ => {}
+        }
+    }
+    let spec: Value = serde_json::to_value(regassist::http::openapi_document()).unwrap();
+    let mut found = Vec::new();
+    walk(&spec, &mut found);
+    assert!(found.len() >= 4, "{found:?}");
+    for p in found {
+        assert_eq!(p, regassist::domain::project::NOT_BLANK);
+    }
+}
