@@ -24,7 +24,6 @@
 //! table, it reveals rows cut off the end of the chain.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -32,6 +31,9 @@ use utoipa::ToSchema;
 
 use crate::db::audit::{self as store, AuditRow};
 use crate::db::{now, Db, Tx};
+
+mod checkpoint;
+pub use checkpoint::{load_checkpoint, write_checkpoint, Checkpoint};
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -293,92 +295,6 @@ pub async fn verify(
     })
 }
 
-/// A signed `(head_seq, head_hash)` kept outside the table.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Checkpoint {
-    pub head_seq: i64,
-    pub head_hash: String,
-    pub at: String,
-    pub signature: String,
-}
-
-type HmacSha256 = Hmac<Sha256>;
-
-fn checkpoint_message(head_seq: i64, head_hash: &str, at: &str) -> String {
-    format!("regassist-audit-checkpoint:v1:{head_seq}:{head_hash}:{at}")
-}
-
-impl Checkpoint {
-    pub fn sign(key: &[u8], head_seq: i64, head_hash: &str) -> Self {
-        let at = format_at(&now());
-        let signature = Self::mac(key, head_seq, head_hash, &at);
-        Self {
-            head_seq,
-            head_hash: head_hash.to_string(),
-            at,
-            signature,
-        }
-    }
-
-    fn mac(key: &[u8], head_seq: i64, head_hash: &str, at: &str) -> String {
-        // HMAC accepts keys of any length, so the error arm is unreachable.
-        let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-            return String::new();
-        };
-        mac.update(checkpoint_message(head_seq, head_hash, at).as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    }
-
-    /// Constant-time check of the signature.
-    pub fn is_authentic(&self, key: &[u8]) -> bool {
-        let Ok(signature) = hex::decode(&self.signature) else {
-            return false;
-        };
-        let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
-            return false;
-        };
-        mac.update(checkpoint_message(self.head_seq, &self.head_hash, &self.at).as_bytes());
-        mac.verify_slice(&signature).is_ok()
-    }
-}
-
-/// Reads the checkpoint file and says what it holds: `(checkpoint if usable, state)`.
-pub fn load_checkpoint(path: &str, key: Option<&[u8]>) -> (Option<Checkpoint>, &'static str) {
-    let Some(key) = key else {
-        return (None, "not_configured");
-    };
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return (None, "missing");
-    };
-    match serde_json::from_str::<Checkpoint>(&text) {
-        Ok(cp) if cp.is_authentic(key) => (Some(cp), "matched"),
-        _ => (None, "bad_signature"),
-    }
-}
-
-/// Signs the current head and writes it to `path` (atomically, through a temporary file).
-pub async fn write_checkpoint(
-    db: &Db,
-    key: &[u8],
-    path: &str,
-) -> anyhow::Result<Option<Checkpoint>> {
-    let Some((seq, hash)) = store::current_head(db).await? else {
-        return Ok(None);
-    };
-    let cp = Checkpoint::sign(key, seq, &hash);
-    let text = serde_json::to_string_pretty(&cp)?;
-    if let Some(parent) = std::path::Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
-        }
-    }
-    let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
-    tracing::info!(head_seq = cp.head_seq, head_hash = %cp.head_hash, signature = %cp.signature, "audit checkpoint written");
-    Ok(Some(cp))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,15 +353,5 @@ mod tests {
         let mut changed = r.clone();
         changed.occurred_at += chrono::Duration::microseconds(1);
         assert_ne!(row_hash(&changed), r.hash);
-    }
-
-    #[test]
-    fn checkpoint_signatures_detect_edits_and_wrong_keys() {
-        let cp = Checkpoint::sign(b"key-one", 5, "abc");
-        assert!(cp.is_authentic(b"key-one"));
-        assert!(!cp.is_authentic(b"key-two"));
-        let mut edited = cp.clone();
-        edited.head_seq = 4;
-        assert!(!edited.is_authentic(b"key-one"));
     }
 }
