@@ -193,6 +193,26 @@ pub async fn find_product_code(db: &Db, code: &str) -> Result<Option<ProductCode
     on_read!(db, pool => sqlx::query_as::<_, ProductCode>(&sql).bind(code).fetch_optional(pool).await)
 }
 
+/// Several product codes in one query (absent codes are simply missing from the answer).
+pub async fn find_product_codes(db: &Db, codes: &[&str]) -> Result<Vec<ProductCode>, sqlx::Error> {
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=codes.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {} FROM fda_product_codes WHERE product_code IN ({})",
+        COLUMNS_PRODUCT_CODE.join(", "),
+        placeholders.join(", ")
+    );
+    on_read!(db, pool => {
+        let mut query = sqlx::query_as::<_, ProductCode>(&sql);
+        for code in codes {
+            query = query.bind(*code);
+        }
+        query.fetch_all(pool).await
+    })
+}
+
 /// Every product code (about 7,000 rows), for building the classification index.
 pub async fn all_product_codes(db: &Db) -> Result<Vec<ProductCode>, sqlx::Error> {
     let sql = format!(

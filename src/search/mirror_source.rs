@@ -99,7 +99,12 @@ pub async fn find(db: &Db, k_number: &str) -> Result<Option<Candidate>, SearchEr
 /// not depend on the mirror's struct layout beyond FDA's column names.
 pub async fn product_code(db: &Db, code: &str) -> Option<ProductCodeInfo> {
     let row = mirror::find_product_code(db, code).await.ok().flatten()?;
-    let v = serde_json::to_value(&row).ok()?;
+    info(code, &row)
+}
+
+/// The classification facts of a stored product code, in the search's terms.
+fn info(code: &str, row: &mirror::ProductCode) -> Option<ProductCodeInfo> {
+    let v = serde_json::to_value(row).ok()?;
     let text = |k: &str| {
         v.get(k)
             .and_then(Value::as_str)
@@ -123,12 +128,20 @@ pub async fn product_code(db: &Db, code: &str) -> Option<ProductCodeInfo> {
     })
 }
 
+/// Up to 50 product codes in one query.
 pub async fn product_codes(db: &Db, codes: &[&str]) -> BTreeMap<String, ProductCodeInfo> {
-    let mut out = BTreeMap::new();
-    for code in codes.iter().take(50) {
-        if let Some(info) = product_code(db, code).await {
-            out.insert(code.to_string(), info);
+    let wanted: Vec<&str> = codes.iter().take(50).copied().collect();
+    let rows = match mirror::find_product_codes(db, &wanted).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "product codes lookup failed; ranking without them");
+            return BTreeMap::new();
         }
-    }
-    out
+    };
+    rows.iter()
+        .filter_map(|row| {
+            let code = row.product_code.clone();
+            info(&code, row).map(|i| (code, i))
+        })
+        .collect()
 }

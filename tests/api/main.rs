@@ -12,6 +12,7 @@ mod cli;
 mod contract;
 mod health;
 mod mirror;
+mod mirror_search;
 mod openapi;
 mod openfda;
 mod predicates;

@@ -1,0 +1,70 @@
+//! Predicate search answered from the local mirror (OPENFDA_MODE=mirror): the same result shape as
+//! openFDA, classification facts joined from the product-code table, no network.
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::common::*;
+
+const CSV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data-fda/510k/510k_2015-2026_sample.csv"
+);
+
+both_backends!(
+    searches_the_mirror_offline,
+    &[
+        ("OPENFDA_MODE", "mirror"),
+        ("OPENFDA_BASE_URL", "http://127.0.0.1:1")
+    ],
+    |app: TestApp| async move {
+        regassist::mirror::ensure_classification(&app.state.db)
+            .await
+            .unwrap();
+        regassist::mirror::import_file(&app.state.db, std::path::Path::new(CSV), false)
+            .await
+            .unwrap();
+        let token = app.jwt_for("searcher");
+        let res = app
+            .get("/api/predicates/search?q=infusion%20pump&product_code=FRN&limit=5")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["meta"]["source"], "mirror", "{body}");
+        let results = body["results"].as_array().unwrap();
+        assert!(!results.is_empty() && results.len() <= 5, "{body}");
+        for r in results {
+            assert_eq!(r["product_code"], "FRN");
+            assert_eq!(
+                r["device_class"], "2",
+                "class joined from the classification table: {r}"
+            );
+            assert_eq!(r["regulation_number"], "880.5725", "{r}");
+            let score = r["score"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&score));
+        }
+        let scores: Vec<f64> = results
+            .iter()
+            .map(|r| r["score"].as_f64().unwrap())
+            .collect();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "best first: {scores:?}"
+        );
+        // The same query again is served from the cache.
+        let again: Value = app
+            .get("/api/predicates/search?q=INFUSION%20%20pump&product_code=FRN&limit=5")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["meta"]["cached"], true);
+        assert_eq!(again["results"], body["results"]);
+    }
+);
