@@ -4,10 +4,8 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use anyhow::{bail, Context};
-
-use super::import::{Item, Sink};
-use super::text::{decode_latin1, field, is_product_code, next_line};
+use super::import::Sink;
+use super::text::{field, is_product_code, parse_pipe_file};
 use super::Record;
 use crate::db::mirror::ProductCode;
 
@@ -19,46 +17,10 @@ pub fn is_header(columns: &[&str]) -> bool {
     REQUIRED.iter().all(|r| columns.contains(r)) && !columns.contains(&"KNUMBER")
 }
 
-/// Column name -> position, from the header row.
-pub(crate) fn header_index(line: &[u8]) -> HashMap<String, usize> {
-    decode_latin1(line)
-        .split('|')
-        .enumerate()
-        .map(|(i, name)| (name.trim().to_ascii_uppercase(), i))
-        .collect()
-}
-
 pub fn parse(reader: &mut dyn BufRead, name: &str, sink: &mut Sink) -> anyhow::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
-    if next_line(reader, &mut buf)
-        .with_context(|| format!("reading {name}"))?
-        .is_none()
-    {
-        bail!("{name}: the file is empty");
-    }
-    let index = header_index(&buf);
-    let width = index.len();
-    let mut line_no = 1u64;
-    while next_line(reader, &mut buf)
-        .with_context(|| format!("reading {name}"))?
-        .is_some()
-    {
-        line_no += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let line = decode_latin1(&buf);
-        let fields: Vec<&str> = line.split('|').collect();
-        let item = match row(&index, width, &fields) {
-            Ok(code) => Item::Row(Record::Code(code)),
-            Err(reason) => Item::Reject {
-                at: format!("{name}:{line_no}"),
-                reason,
-            },
-        };
-        sink.send(item)?;
-    }
-    Ok(())
+    parse_pipe_file(reader, name, sink, |index, width, fields| {
+        row(index, width, fields).map(Record::Code)
+    })
 }
 
 fn row(

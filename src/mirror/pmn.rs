@@ -8,11 +8,8 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use anyhow::{bail, Context};
-
-use super::foiclass::header_index;
-use super::import::{Item, Sink};
-use super::text::{date, decision_description, decode_latin1, field, is_product_code, next_line};
+use super::import::Sink;
+use super::text::{date, decision_description, field, is_product_code, parse_pipe_file};
 use super::Record;
 use crate::db::mirror::Fda510k;
 use crate::domain::ids::is_k_number;
@@ -24,36 +21,9 @@ pub fn is_header(columns: &[&str]) -> bool {
 }
 
 pub fn parse(reader: &mut dyn BufRead, name: &str, sink: &mut Sink) -> anyhow::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    if next_line(reader, &mut buf)
-        .with_context(|| format!("reading {name}"))?
-        .is_none()
-    {
-        bail!("{name}: the file is empty");
-    }
-    let index = header_index(&buf);
-    let width = index.len();
-    let mut line_no = 1u64;
-    while next_line(reader, &mut buf)
-        .with_context(|| format!("reading {name}"))?
-        .is_some()
-    {
-        line_no += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let line = decode_latin1(&buf);
-        let fields: Vec<&str> = line.split('|').collect();
-        let item = match row(&index, width, &fields) {
-            Ok(device) => Item::Row(Record::Device(device)),
-            Err(reason) => Item::Reject {
-                at: format!("{name}:{line_no}"),
-                reason,
-            },
-        };
-        sink.send(item)?;
-    }
-    Ok(())
+    parse_pipe_file(reader, name, sink, |index, width, fields| {
+        row(index, width, fields).map(Record::Device)
+    })
 }
 
 fn row(index: &HashMap<String, usize>, width: usize, fields: &[&str]) -> Result<Fda510k, String> {

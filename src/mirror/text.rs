@@ -1,8 +1,13 @@
 //! Shared parsing helpers of FDA's files: byte decoding, line reading, dates, field cleanup.
 
+use std::collections::HashMap;
 use std::io::BufRead;
 
+use anyhow::{bail, Context};
 use chrono::NaiveDate;
+
+use super::import::{Item, Sink};
+use super::Record;
 
 /// Windows-1252's printable characters at 0x80..=0x9F. FDA's "Latin-1" files really use them
 /// (™ is 0x99, – is 0x96); true ISO-8859-1 has only invisible controls there.
@@ -117,6 +122,55 @@ pub fn decision_description(code: &str) -> Option<String> {
         _ if code.len() == 4 && code.starts_with("SE") => lookup(&code[2..]),
         _ => lookup(code),
     }
+}
+
+/// Column name -> position, from the header row.
+pub(crate) fn header_index(line: &[u8]) -> HashMap<String, usize> {
+    decode_latin1(line)
+        .split('|')
+        .enumerate()
+        .map(|(i, name)| (name.trim().to_ascii_uppercase(), i))
+        .collect()
+}
+
+/// Reads one of FDA's pipe-delimited files: the header row, then every row through `row`, sending
+/// each record, or the reason it was refused with its `file:line`, to `sink`.
+pub(crate) fn parse_pipe_file(
+    reader: &mut dyn BufRead,
+    name: &str,
+    sink: &mut Sink,
+    row: impl Fn(&HashMap<String, usize>, usize, &[&str]) -> Result<Record, String>,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    if next_line(reader, &mut buf)
+        .with_context(|| format!("reading {name}"))?
+        .is_none()
+    {
+        bail!("{name}: the file is empty");
+    }
+    let index = header_index(&buf);
+    let width = index.len();
+    let mut line_no = 1u64;
+    while next_line(reader, &mut buf)
+        .with_context(|| format!("reading {name}"))?
+        .is_some()
+    {
+        line_no += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let line = decode_latin1(&buf);
+        let fields: Vec<&str> = line.split('|').collect();
+        let item = match row(&index, width, &fields) {
+            Ok(record) => Item::Row(record),
+            Err(reason) => Item::Reject {
+                at: format!("{name}:{line_no}"),
+                reason,
+            },
+        };
+        sink.send(item)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
