@@ -171,11 +171,12 @@ pub async fn predicates(
     let (page, how) = match outcome {
         Ok(found) => found,
         Err(e) => {
-            metrics::counter!("predicate_searches_total", "outcome" => "error", "source" => source.name()).increment(1);
+            metrics::counter!("predicate_searches_total", "outcome" => "error", "source" => source.name(), "via" => "none").increment(1);
             return Err(e);
         }
     };
-    metrics::counter!("predicate_searches_total", "outcome" => how, "source" => source.name())
+    // `outcome` is success/error (what the runbook's alert divides); `via` says how it was served.
+    metrics::counter!("predicate_searches_total", "outcome" => "success", "source" => source.name(), "via" => how)
         .increment(1);
     Ok(rank_page(&page, q, subject_text, how == "cache_hit"))
 }

@@ -477,7 +477,7 @@ with_fake_sqlite!(
             "openfda_requests_total{endpoint=\"510k\",outcome=\"ok\"}",
             "openfda_budget_remaining{window=\"minute\"}",
             "openfda_budget_remaining{window=\"day\"}",
-            "predicate_searches_total{outcome=\"fetched\",source=\"openfda\"}",
+            "predicate_searches_total{outcome=\"success\",source=\"openfda\",via=\"fetched\"}",
         ] {
             assert!(metrics.contains(name), "{name} missing");
         }
