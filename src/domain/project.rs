@@ -305,6 +305,22 @@ impl ProjectChanges {
     }
 }
 
+/// What a project says about its device (name, type, description, intended use), optionally after
+/// the caller's own words: the text searches rank against and the classifier reads.
+pub fn device_text(project: &Project, extra: Option<&str>) -> String {
+    [
+        extra,
+        Some(project.name.as_str()),
+        project.device_type.as_deref(),
+        project.description.as_deref(),
+        project.intended_use.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(". ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,16 +18,7 @@ const ALTERNATIVES: usize = 5;
 
 /// The text the assistant classifies: everything the project says about the device.
 pub fn project_text(project: &Project) -> String {
-    [
-        Some(project.name.as_str()),
-        project.device_type.as_deref(),
-        project.description.as_deref(),
-        project.intended_use.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(". ")
+    crate::domain::project::device_text(project, None)
 }
 
 /// Classifies `project` and stores the result. `Ok(None)` when no product code matches its text.

@@ -20,17 +20,7 @@ use crate::error::ApiError;
 
 /// The text a project's device is ranked against: name, type, description, intended use.
 pub fn subject_text(project: &Project, extra: Option<&str>) -> String {
-    [
-        extra,
-        Some(project.name.as_str()),
-        project.device_type.as_deref(),
-        project.description.as_deref(),
-        project.intended_use.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(". ")
+    crate::domain::project::device_text(project, extra)
 }
 
 /// What was stored.
