@@ -154,6 +154,26 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// How often queued audit rows nobody is waiting for (their writer's process stopped between
+/// commit and round) are sealed.
+const SEAL_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Seals leftover queued audit rows now and every few seconds.
+pub fn spawn_seal_sweeps(state: &AppState) {
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SEAL_SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            match db.sealer().sweep(&db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "sealed audit rows left queued"),
+                Err(e) => tracing::warn!(error = %e, "could not seal queued audit rows"),
+            }
+        }
+    });
+}
+
 /// Writes a signed audit checkpoint every minute while the head moves.
 pub fn spawn_checkpoints(state: &AppState) {
     let Some(key) = state.config.audit_checkpoint_key.clone() else {

@@ -1,4 +1,5 @@
-//! The hash-chained audit trail: append inside the caller's transaction, verify, checkpoint.
+//! The hash-chained audit trail: append inside the caller's transaction (sealed onto the chain in
+//! group-commit rounds, see [`seal`]), verify, checkpoint.
 //!
 //! # Canonical encoding (what an outside tool recomputes)
 //!
@@ -33,7 +34,9 @@ use crate::db::audit::{self as store, AuditRow};
 use crate::db::{now, Db, Tx};
 
 mod checkpoint;
+pub mod seal;
 pub use checkpoint::{load_checkpoint, write_checkpoint, Checkpoint};
+pub use seal::Sealer;
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -57,15 +60,12 @@ pub struct Change<'a> {
     pub after: Option<Value>,
 }
 
-/// Appends one row to the chain inside `tx`. The caller commits; if this fails, the caller's
-/// change must be rolled back (dropping the transaction does that).
-pub async fn append(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> anyhow::Result<AuditRow> {
-    store::lock_head(tx).await?;
-    let (prev_seq, prev_hash) = store::head(tx)
-        .await?
-        .unwrap_or((0, GENESIS_HASH.to_string()));
-    let mut row = AuditRow {
-        seq: prev_seq + 1,
+/// Records one row inside `tx`: it is queued with the caller's change and sealed onto the chain
+/// (`seq`, `hash`) by the round that `tx.commit()` waits for (see [`seal`]). If the caller's
+/// transaction rolls back, the row goes with it.
+pub async fn append(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> anyhow::Result<()> {
+    let row = AuditRow {
+        seq: 0,
         occurred_at: now(),
         actor_id: actor.id,
         actor_email: actor.email.clone(),
@@ -77,14 +77,12 @@ pub async fn append(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> anyhow::R
         before_json: change.before.as_ref().map(canonical_json),
         after_json: change.after.as_ref().map(canonical_json),
         request_id: actor.request_id.clone(),
-        prev_hash,
+        prev_hash: String::new(),
         hash: String::new(),
     };
-    row.hash = row_hash(&row);
-    store::insert(tx, &row).await?;
-    metrics::counter!("audit_events_written_total").increment(1);
-    metrics::gauge!("audit_last_event_timestamp_seconds").set(row.occurred_at.timestamp() as f64);
-    Ok(row)
+    store::queue(tx, &row).await?;
+    tx.queued_audit();
+    Ok(())
 }
 
 /// `at` as hashed and exported.

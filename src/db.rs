@@ -14,6 +14,7 @@ pub mod projects;
 pub mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,26 +23,43 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+use crate::audit::Sealer;
 use crate::config::Config;
 
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// SQLite's two pools: many readers, one writer.
+/// The PostgreSQL pool and the audit chain's sealing rounds of this process.
+#[derive(Clone, Debug)]
+pub struct PgDb {
+    pub pool: PgPool,
+    pub sealer: Arc<Sealer>,
+}
+
+/// SQLite's two pools (many readers, one writer) and the audit chain's sealing rounds.
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
     pub read: SqlitePool,
     pub write: SqlitePool,
+    pub sealer: Arc<Sealer>,
 }
 
 #[derive(Clone, Debug)]
 pub enum Db {
-    Postgres(PgPool),
+    Postgres(PgDb),
     Sqlite(SqliteDb),
 }
 
-/// An open transaction on either backend.
-pub enum Tx {
+/// An open transaction on either backend. It remembers whether it queued audit rows, so that
+/// [`Tx::commit`] returns only once they are sealed onto the chain.
+pub struct Tx {
+    pub conn: TxConn,
+    db: Db,
+    queued_audit: bool,
+}
+
+/// A transaction's connection.
+pub enum TxConn {
     Postgres(Transaction<'static, Postgres>),
     Sqlite(Transaction<'static, Sqlite>),
 }
@@ -51,7 +69,10 @@ pub enum Tx {
 macro_rules! on_read {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Postgres(pg) => {
+                let $pool = &pg.pool;
+                $body
+            }
             $crate::db::Db::Sqlite(sqlite) => {
                 let $pool = &sqlite.read;
                 $body
@@ -65,7 +86,10 @@ macro_rules! on_read {
 macro_rules! on_write {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Postgres(pg) => {
+                let $pool = &pg.pool;
+                $body
+            }
             $crate::db::Db::Sqlite(sqlite) => {
                 let $pool = &sqlite.write;
                 $body
@@ -78,12 +102,12 @@ macro_rules! on_write {
 #[macro_export]
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            $crate::db::Tx::Postgres(tx) => {
+        match &mut $tx.conn {
+            $crate::db::TxConn::Postgres(tx) => {
                 let $conn = &mut **tx;
                 $body
             }
-            $crate::db::Tx::Sqlite(tx) => {
+            $crate::db::TxConn::Sqlite(tx) => {
                 let $conn = &mut **tx;
                 $body
             }
@@ -118,7 +142,10 @@ impl Db {
                 .connect_with(options)
                 .await
                 .context("connecting to PostgreSQL")?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::Postgres(PgDb {
+                pool,
+                sealer: Arc::default(),
+            }))
         } else {
             Self::connect_sqlite(url, config.db_max_connections, config.db_acquire_timeout).await
         }
@@ -157,7 +184,11 @@ impl Db {
             .connect_with(options)
             .await
             .context("opening SQLite database")?;
-        Ok(Db::Sqlite(SqliteDb { read, write }))
+        Ok(Db::Sqlite(SqliteDb {
+            read,
+            write,
+            sealer: Arc::default(),
+        }))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -169,7 +200,7 @@ impl Db {
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
+            Db::Postgres(pg) => PG_MIGRATOR.run(&pg.pool).await?,
             Db::Sqlite(s) => SQLITE_MIGRATOR.run(&s.write).await?,
         }
         Ok(())
@@ -193,11 +224,11 @@ impl Db {
 
     pub fn pool_stats(&self) -> PoolStats {
         match self {
-            Db::Postgres(pool) => PoolStats {
+            Db::Postgres(pg) => PoolStats {
                 backend: "postgres",
-                size: pool.size(),
-                idle: pool.num_idle() as u32,
-                max: pool.options().get_max_connections(),
+                size: pg.pool.size(),
+                idle: pg.pool.num_idle() as u32,
+                max: pg.pool.options().get_max_connections(),
             },
             Db::Sqlite(s) => PoolStats {
                 backend: "sqlite",
@@ -209,15 +240,28 @@ impl Db {
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match self {
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Db::Sqlite(s) => Tx::Sqlite(s.write.begin().await?),
+        let conn = match self {
+            Db::Postgres(pg) => TxConn::Postgres(pg.pool.begin().await?),
+            Db::Sqlite(s) => TxConn::Sqlite(s.write.begin().await?),
+        };
+        Ok(Tx {
+            conn,
+            db: self.clone(),
+            queued_audit: false,
         })
+    }
+
+    /// This process's sealing rounds for the audit chain.
+    pub fn sealer(&self) -> &Sealer {
+        match self {
+            Db::Postgres(pg) => &pg.sealer,
+            Db::Sqlite(s) => &s.sealer,
+        }
     }
 
     pub async fn close(&self) {
         match self {
-            Db::Postgres(pool) => pool.close().await,
+            Db::Postgres(pg) => pg.pool.close().await,
             Db::Sqlite(s) => {
                 s.read.close().await;
                 s.write.close().await;
@@ -229,19 +273,66 @@ impl Db {
 const MIGRATIONS_DONE: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
 
 impl Tx {
+    /// Commits; when the transaction queued audit rows, returns once they are on the chain.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Postgres(tx) => tx.commit().await,
-            Tx::Sqlite(tx) => tx.commit().await,
+        let queued_audit = self.queued_audit;
+        let db = self.db.clone();
+        self.commit_round().await?;
+        if queued_audit {
+            if let Err(e) = db.sealer().after_commit(&db).await {
+                // The change and its audit rows are committed; the rows stay queued for the next
+                // round (any later write's, or the periodic sweep), so the change stands.
+                tracing::error!(error = %e, "audit rows committed but not sealed yet");
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits without waiting for a sealing round: the round's own transaction.
+    pub(crate) async fn commit_round(self) -> Result<(), sqlx::Error> {
+        match self.conn {
+            TxConn::Postgres(tx) => tx.commit().await,
+            TxConn::Sqlite(tx) => tx.commit().await,
         }
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self, Tx::Postgres(_))
+        matches!(self.conn, TxConn::Postgres(_))
+    }
+
+    /// Notes that this transaction queued audit rows (see [`crate::audit::append`]).
+    pub fn queued_audit(&mut self) {
+        self.queued_audit = true;
+    }
+}
+
+/// The total of a paged list when the page itself shows it (a short page, or an empty first
+/// page), so the `COUNT(*)` query runs only for a full page or one past the end.
+pub fn total_from_page(rows: usize, limit: i64, offset: i64) -> Option<i64> {
+    let rows = rows as i64;
+    match rows {
+        0 if offset == 0 => Some(0),
+        n if n > 0 && n < limit => Some(offset + n),
+        _ => None,
     }
 }
 
 /// True when the error is a unique-constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::total_from_page;
+
+    #[test]
+    fn a_short_page_tells_its_total_and_a_full_one_does_not() {
+        assert_eq!(total_from_page(0, 20, 0), Some(0));
+        assert_eq!(total_from_page(7, 20, 0), Some(7));
+        assert_eq!(total_from_page(7, 20, 40), Some(47));
+        // Full: more may follow. Empty past the start: the end may be anywhere before.
+        assert_eq!(total_from_page(20, 20, 0), None);
+        assert_eq!(total_from_page(0, 20, 40), None);
+    }
 }

@@ -232,6 +232,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(config = %config.redacted().replace('\n', " "), "starting");
     let listener = app::bind(&config).await?;
     let state = AppState::build(config).await?;
+    app::spawn_seal_sweeps(&state);
     app::spawn_checkpoints(&state);
     if state.config.seed_510k {
         regassist::mirror::seed::spawn_seed(

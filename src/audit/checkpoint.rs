@@ -78,6 +78,8 @@ pub async fn write_checkpoint(
     key: &[u8],
     path: &str,
 ) -> anyhow::Result<Option<Checkpoint>> {
+    // Rows still queued belong before the head this signs.
+    db.sealer().sweep(db).await?;
     let Some((seq, hash)) = store::current_head(db).await? else {
         return Ok(None);
     };

@@ -1,9 +1,10 @@
-//! Storage of the audit trail: chain head, append, filtered reads, the full scan for verification.
+//! Storage of the audit trail: the queue of rows to seal, chain head, sealed appends, filtered
+//! reads, the full scan for verification.
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
-use super::{Db, Tx};
+use super::{total_from_page, Db, Tx, TxConn};
 use crate::{on_read, on_tx};
 
 /// One stored row, exactly as hashed.
@@ -31,7 +32,7 @@ const COLUMNS: &str = "seq, occurred_at, actor_id, actor_email, action, entity_t
 /// Serialises writers on the chain head. PostgreSQL: a transaction-scoped advisory lock.
 /// SQLite: nothing to do, its single writer connection already serialises every write.
 pub async fn lock_head(tx: &mut Tx) -> Result<(), sqlx::Error> {
-    if let Tx::Postgres(tx) = tx {
+    if let TxConn::Postgres(tx) = &mut tx.conn {
         sqlx::query("SELECT pg_advisory_xact_lock(7332046174811)")
             .execute(&mut **tx)
             .await?;
@@ -51,17 +52,129 @@ pub async fn current_head(db: &Db) -> Result<Option<(i64, String)>, sqlx::Error>
         "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(pool).await)
 }
 
-pub async fn insert(tx: &mut Tx, row: &AuditRow) -> Result<(), sqlx::Error> {
+/// The columns a queued row carries: everything but its place on the chain.
+const PENDING_COLUMNS: &str =
+    "occurred_at, actor_id, actor_email, action, entity_type, entity_id, \
+    project_id, reason, before_json, after_json, request_id";
+
+/// A row waiting in `audit_pending` for a sealing round.
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    id: i64,
+    occurred_at: DateTime<Utc>,
+    actor_id: Option<i64>,
+    actor_email: Option<String>,
+    action: String,
+    entity_type: String,
+    entity_id: Option<String>,
+    project_id: Option<i64>,
+    reason: Option<String>,
+    before_json: Option<String>,
+    after_json: Option<String>,
+    request_id: String,
+}
+
+/// Queues a row (its `seq`, `prev_hash` and `hash` are assigned when it is sealed).
+pub async fn queue(tx: &mut Tx, row: &AuditRow) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "INSERT INTO audit_events ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        "INSERT INTO audit_pending ({PENDING_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     );
     on_tx!(tx, conn => sqlx::query(&sql)
-        .bind(row.seq).bind(row.occurred_at).bind(row.actor_id).bind(&row.actor_email)
+        .bind(row.occurred_at).bind(row.actor_id).bind(&row.actor_email)
         .bind(&row.action).bind(&row.entity_type).bind(&row.entity_id).bind(row.project_id)
         .bind(&row.reason).bind(&row.before_json).bind(&row.after_json).bind(&row.request_id)
-        .bind(&row.prev_hash).bind(&row.hash)
         .execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Up to `limit` queued rows, oldest first, with their queue ids.
+pub async fn pending(tx: &mut Tx, limit: i64) -> Result<Vec<(i64, AuditRow)>, sqlx::Error> {
+    let sql = format!("SELECT id, {PENDING_COLUMNS} FROM audit_pending ORDER BY id LIMIT $1");
+    let rows: Vec<PendingRow> =
+        on_tx!(tx, conn => sqlx::query_as(&sql).bind(limit).fetch_all(conn).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|p| {
+            let row = AuditRow {
+                seq: 0,
+                occurred_at: p.occurred_at,
+                actor_id: p.actor_id,
+                actor_email: p.actor_email,
+                action: p.action,
+                entity_type: p.entity_type,
+                entity_id: p.entity_id,
+                project_id: p.project_id,
+                reason: p.reason,
+                before_json: p.before_json,
+                after_json: p.after_json,
+                request_id: p.request_id,
+                prev_hash: String::new(),
+                hash: String::new(),
+            };
+            (p.id, row)
+        })
+        .collect())
+}
+
+/// How many rows are queued and not yet sealed.
+pub async fn pending_count(db: &Db) -> Result<i64, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending").fetch_one(pool).await)
+}
+
+/// Rows per multi-row statement: few distinct statement texts for the prepared-statement cache.
+const CHUNK: usize = 32;
+
+/// `($1, ..., $w), ($w+1, ...)` for `rows` rows of `width` values.
+fn placeholders(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let values: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Appends sealed rows to the chain.
+pub async fn insert_sealed(tx: &mut Tx, rows: &[AuditRow]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
+            placeholders(chunk.len(), 14)
+        );
+        on_tx!(tx, conn => {
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(row.seq).bind(row.occurred_at).bind(row.actor_id).bind(&row.actor_email)
+                    .bind(&row.action).bind(&row.entity_type).bind(&row.entity_id)
+                    .bind(row.project_id).bind(&row.reason).bind(&row.before_json)
+                    .bind(&row.after_json).bind(&row.request_id).bind(&row.prev_hash)
+                    .bind(&row.hash);
+            }
+            query.execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+/// Removes sealed rows from the queue (exactly these: a row queued earlier may commit later).
+pub async fn delete_pending(tx: &mut Tx, ids: &[i64]) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(CHUNK) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "DELETE FROM audit_pending WHERE id IN ({})",
+            list.join(", ")
+        );
+        on_tx!(tx, conn => {
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(conn).await.map(|r| r.rows_affected())
+        })?;
+    }
     Ok(())
 }
 
@@ -143,6 +256,9 @@ pub async fn list(
     );
     let rows = on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &params)
         .bind(limit).bind(offset).fetch_all(pool).await)?;
+    if let Some(total) = total_from_page(rows.len(), limit, offset) {
+        return Ok((rows, total));
+    }
     let count_sql = format!("SELECT COUNT(*) FROM audit_events {clause}");
     let total: i64 = on_read!(db, pool => bind_params!(sqlx::query_scalar(&count_sql), &params)
         .fetch_one(pool).await)?;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use utoipa::ToSchema;
 
-use super::{now, Db, Tx};
+use super::{now, total_from_page, Db, Tx};
 use crate::domain::project::{NewProject, ProjectChanges};
 use crate::{on_read, on_tx};
 
@@ -113,6 +113,9 @@ pub async fn list(
     let rows = on_read!(db, pool => sqlx::query_as::<_, Project>(&sql)
         .bind(user_id).bind(&pattern).bind(&filter.status).bind(&filter.device_type)
         .bind(limit).bind(offset).fetch_all(pool).await)?;
+    if let Some(total) = total_from_page(rows.len(), limit, offset) {
+        return Ok((rows, total));
+    }
     let count_sql = format!("SELECT COUNT(*) FROM projects {LIST_WHERE}");
     let total: i64 = on_read!(db, pool => sqlx::query_scalar(&count_sql)
         .bind(user_id).bind(&pattern).bind(&filter.status).bind(&filter.device_type)

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 /// Runs SQL as a superuser would, with the append-only triggers out of the way.
 async fn bypass(db: &Db, sql: &str) {
     match db {
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await.unwrap();
+        Db::Postgres(pg) => {
+            let mut tx = pg.pool.begin().await.unwrap();
             sqlx::query("SET LOCAL session_replication_role = replica")
                 .execute(&mut *tx)
                 .await
@@ -375,21 +375,33 @@ both_backends!(
     }
 );
 
+/// Makes every insert into `table` fail, as a full disk or a broken constraint would.
+async fn fail_inserts_into(app: &TestApp, table: &str) {
+    let fail = match app.backend {
+        Backend::Postgres => vec![
+            "CREATE OR REPLACE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'forced'; END; $$".to_string(),
+            format!("CREATE TRIGGER fail_audit BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION fail_audit()"),
+        ],
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER fail_audit BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'forced'); END"
+        )],
+    };
+    for sql in fail {
+        exec(&app.state.db, &sql).await.unwrap();
+    }
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    regassist::on_read!(&app.state.db, pool => sqlx::query_scalar(sql).fetch_one(pool).await)
+        .unwrap()
+}
+
 both_backends!(
     a_failed_audit_insert_rolls_the_change_back,
     &[],
     |app: TestApp| async move {
         let token = app.user_with_role("w@example.com", "user").await;
-        let fail = match app.backend {
-        Backend::Postgres => vec![
-            "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'forced'; END; $$",
-            "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION fail_audit()",
-        ],
-        Backend::Sqlite => vec!["CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'forced'); END"],
-    };
-        for sql in fail {
-            exec(&app.state.db, sql).await.unwrap();
-        }
+        fail_inserts_into(&app, "audit_pending").await;
         let res = app
             .post("/api/projects")
             .bearer_auth(&token)
@@ -404,8 +416,72 @@ both_backends!(
             !body["message"].as_str().unwrap().contains("forced"),
             "no internals in the body"
         );
-        let count: i64 = regassist::on_read!(&app.state.db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM projects").fetch_one(pool).await).unwrap();
-        assert_eq!(count, 0);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM projects").await, 0);
+    }
+);
+
+both_backends!(
+    a_committed_change_whose_round_fails_is_sealed_by_the_next_round,
+    &[],
+    |app: TestApp| async move {
+        let auditor = app.user_with_role("auditor@example.com", "auditor").await;
+        let token = app.user_with_role("w@example.com", "user").await;
+        let before = count(&app, "SELECT COUNT(*) FROM audit_events").await;
+        fail_inserts_into(&app, "audit_events").await;
+        // The change and its audit row commit together; only the chain's round fails, so the
+        // change stands and its row waits in the queue.
+        let first = app.create_project(&token, json!({"name": "first"})).await;
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_pending").await, 1);
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM audit_events").await,
+            before
+        );
+        let drop = match app.backend {
+            Backend::Postgres => "DROP TRIGGER fail_audit ON audit_events",
+            Backend::Sqlite => "DROP TRIGGER fail_audit",
+        };
+        exec(&app.state.db, drop).await.unwrap();
+        let second = app.create_project(&token, json!({"name": "second"})).await;
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_pending").await, 0);
+        let created: Vec<Option<String>> =
+            regassist::on_read!(&app.state.db, pool => sqlx::query_scalar(
+            "SELECT entity_id FROM audit_events WHERE action = 'project.create' ORDER BY seq")
+            .fetch_all(pool).await)
+            .unwrap();
+        assert_eq!(
+            created,
+            [first["id"].to_string(), second["id"].to_string()].map(Some),
+            "sealed in the order the rows were queued"
+        );
+        let v = verify(&app, &auditor).await;
+        assert_eq!(v["is_valid"], true, "{v}");
+        assert_eq!(v["total_entries"], before + 2);
+    }
+);
+
+both_backends!(
+    rows_left_queued_by_a_stopped_replica_are_swept_onto_the_chain,
+    &[],
+    |app: TestApp| async move {
+        let auditor = app.user_with_role("auditor@example.com", "auditor").await;
+        let before = count(&app, "SELECT COUNT(*) FROM audit_events").await;
+        // What a replica leaves when it stops between its commit and its round.
+        exec(
+            &app.state.db,
+            "INSERT INTO audit_pending (occurred_at, action, entity_type, request_id) \
+             VALUES ('2026-01-02T03:04:05.000006Z', 'project.create', 'project', 'lost-round')",
+        )
+        .await
+        .unwrap();
+        assert_eq!(app.state.db.sealer().sweep(&app.state.db).await.unwrap(), 1);
+        assert_eq!(app.state.db.sealer().sweep(&app.state.db).await.unwrap(), 0);
+        let v = verify(&app, &auditor).await;
+        assert_eq!(v["is_valid"], true, "{v}");
+        assert_eq!(v["total_entries"], before + 1);
+        let request: String = regassist::on_read!(&app.state.db, pool => sqlx::query_scalar(
+            "SELECT request_id FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_one(pool).await)
+        .unwrap();
+        assert_eq!(request, "lost-round");
     }
 );
 

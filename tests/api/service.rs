@@ -231,12 +231,12 @@ both_backends!(
     a_database_outage_turns_health_503_and_recovers,
     &[],
     |app: TestApp| async move {
-        let regassist::db::Db::Postgres(pool) = &app.state.db else {
+        let regassist::db::Db::Postgres(pg) = &app.state.db else {
             // SQLite is a file in the process: it cannot become unreachable.
             return;
         };
         let name: String = sqlx::query_scalar("SELECT current_database()")
-            .fetch_one(pool)
+            .fetch_one(&pg.pool)
             .await
             .unwrap();
         let admin_url = std::env::var("TEST_DATABASE_URL").unwrap();

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use super::{Fda510k, ProductCode, COLUMNS_510K, COLUMNS_PRODUCT_CODE};
-use crate::db::{now, Tx};
+use crate::db::{now, Tx, TxConn};
 
 /// Rows inserted and updated by one upsert batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,8 +116,8 @@ pub async fn upsert_510k(
 ) -> Result<Upserted, sqlx::Error> {
     let rows = dedup_by_key(rows, |r| r.k_number.as_str());
     let at = now();
-    match tx {
-        Tx::Postgres(conn) => {
+    match &mut tx.conn {
+        TxConn::Postgres(conn) => {
             let sql = pg_sql("fda_510k", COLUMNS_510K, &["device_name"], DATES_510K);
             let text = |f: fn(&Fda510k) -> Option<&String>| -> Vec<Option<String>> {
                 rows.iter().map(|r| f(r).cloned()).collect()
@@ -152,7 +152,7 @@ pub async fn upsert_510k(
                 .await?;
             Ok(tally(written.into_iter().map(|(_, inserted)| inserted)))
         }
-        Tx::Sqlite(conn) => {
+        TxConn::Sqlite(conn) => {
             let sql = sqlite_sql("fda_510k", COLUMNS_510K, &["device_name"]);
             let mut results = Vec::new();
             for r in rows {
@@ -202,8 +202,8 @@ pub async fn upsert_product_codes(
     let rows = dedup_by_key(rows, |r| r.product_code.as_str());
     let required = &["device_name", "device_class"];
     let at = now();
-    match tx {
-        Tx::Postgres(conn) => {
+    match &mut tx.conn {
+        TxConn::Postgres(conn) => {
             let sql = pg_sql("fda_product_codes", COLUMNS_PRODUCT_CODE, required, &[]);
             let text = |f: fn(&ProductCode) -> Option<&String>| -> Vec<Option<String>> {
                 rows.iter().map(|r| f(r).cloned()).collect()
@@ -233,7 +233,7 @@ pub async fn upsert_product_codes(
                 .await?;
             Ok(tally(written.into_iter().map(|(_, inserted)| inserted)))
         }
-        Tx::Sqlite(conn) => {
+        TxConn::Sqlite(conn) => {
             let sql = sqlite_sql("fda_product_codes", COLUMNS_PRODUCT_CODE, required);
             let mut results = Vec::new();
             for r in rows {
