@@ -306,15 +306,19 @@ impl Tx {
     }
 }
 
-/// The total of a paged list when the page itself shows it (a short page, or an empty first
-/// page), so the `COUNT(*)` query runs only for a full page or one past the end.
-pub fn total_from_page(rows: usize, limit: i64, offset: i64) -> Option<i64> {
-    let rows = rows as i64;
-    match rows {
-        0 if offset == 0 => Some(0),
-        n if n > 0 && n < limit => Some(offset + n),
-        _ => None,
+/// For a page read with `LIMIT limit + 1`: drops the look-ahead row and returns the total when
+/// the page shows it (nothing follows it, and it is not past the end), so the `COUNT(*)` query
+/// runs only when more rows follow.
+pub fn total_from_lookahead<T>(rows: &mut Vec<T>, limit: i64, offset: i64) -> Option<i64> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        return None;
     }
+    if rows.is_empty() && offset > 0 {
+        return None;
+    }
+    Some(offset + rows.len() as i64)
 }
 
 /// True when the error is a unique-constraint violation.
@@ -324,15 +328,22 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::total_from_page;
+    use super::total_from_lookahead;
+
+    fn page(fetched: usize, limit: i64, offset: i64) -> (usize, Option<i64>) {
+        let mut rows = vec![0; fetched];
+        let total = total_from_lookahead(&mut rows, limit, offset);
+        (rows.len(), total)
+    }
 
     #[test]
-    fn a_short_page_tells_its_total_and_a_full_one_does_not() {
-        assert_eq!(total_from_page(0, 20, 0), Some(0));
-        assert_eq!(total_from_page(7, 20, 0), Some(7));
-        assert_eq!(total_from_page(7, 20, 40), Some(47));
-        // Full: more may follow. Empty past the start: the end may be anywhere before.
-        assert_eq!(total_from_page(20, 20, 0), None);
-        assert_eq!(total_from_page(0, 20, 40), None);
+    fn a_page_without_a_row_after_it_tells_its_total() {
+        assert_eq!(page(0, 20, 0), (0, Some(0)));
+        assert_eq!(page(7, 20, 0), (7, Some(7)));
+        assert_eq!(page(20, 20, 0), (20, Some(20)));
+        assert_eq!(page(7, 20, 40), (7, Some(47)));
+        // A row after the page: more follow. Empty past the start: the end may be anywhere.
+        assert_eq!(page(21, 20, 0), (20, None));
+        assert_eq!(page(0, 20, 40), (0, None));
     }
 }

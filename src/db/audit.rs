@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
-use super::{total_from_page, Db, Tx, TxConn};
+use super::{total_from_lookahead, Db, Tx, TxConn};
 use crate::{on_read, on_tx};
 
 /// One stored row, exactly as hashed.
@@ -115,11 +115,6 @@ pub async fn pending(tx: &mut Tx, limit: i64) -> Result<Vec<(i64, AuditRow)>, sq
             (p.id, row)
         })
         .collect())
-}
-
-/// How many rows are queued and not yet sealed.
-pub async fn pending_count(db: &Db) -> Result<i64, sqlx::Error> {
-    on_read!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending").fetch_one(pool).await)
 }
 
 /// Rows per multi-row statement: few distinct statement texts for the prepared-statement cache.
@@ -254,9 +249,9 @@ pub async fn list(
         n + 1,
         n + 2
     );
-    let rows = on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &params)
-        .bind(limit).bind(offset).fetch_all(pool).await)?;
-    if let Some(total) = total_from_page(rows.len(), limit, offset) {
+    let mut rows = on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &params)
+        .bind(limit.saturating_add(1)).bind(offset).fetch_all(pool).await)?;
+    if let Some(total) = total_from_lookahead(&mut rows, limit, offset) {
         return Ok((rows, total));
     }
     let count_sql = format!("SELECT COUNT(*) FROM audit_events {clause}");

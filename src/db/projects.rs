@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use utoipa::ToSchema;
 
-use super::{now, total_from_page, Db, Tx};
+use super::{now, total_from_lookahead, Db, Tx};
 use crate::domain::project::{NewProject, ProjectChanges};
 use crate::{on_read, on_tx};
 
@@ -110,10 +110,10 @@ pub async fn list(
     let sql = format!(
         "SELECT {COLUMNS} FROM projects {LIST_WHERE} ORDER BY updated_at DESC, id DESC LIMIT $5 OFFSET $6"
     );
-    let rows = on_read!(db, pool => sqlx::query_as::<_, Project>(&sql)
+    let mut rows = on_read!(db, pool => sqlx::query_as::<_, Project>(&sql)
         .bind(user_id).bind(&pattern).bind(&filter.status).bind(&filter.device_type)
-        .bind(limit).bind(offset).fetch_all(pool).await)?;
-    if let Some(total) = total_from_page(rows.len(), limit, offset) {
+        .bind(limit.saturating_add(1)).bind(offset).fetch_all(pool).await)?;
+    if let Some(total) = total_from_lookahead(&mut rows, limit, offset) {
         return Ok((rows, total));
     }
     let count_sql = format!("SELECT COUNT(*) FROM projects {LIST_WHERE}");

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{now, Db, Tx};
+use super::{now, total_from_lookahead, Db, Tx};
 use crate::{on_read, on_tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
@@ -44,7 +44,11 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
 
 pub async fn list(db: &Db, limit: i64, offset: i64) -> Result<(Vec<User>, i64), sqlx::Error> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2");
-    let rows = on_read!(db, pool => sqlx::query_as::<_, User>(&sql).bind(limit).bind(offset).fetch_all(pool).await)?;
+    let mut rows = on_read!(db, pool => sqlx::query_as::<_, User>(&sql)
+        .bind(limit.saturating_add(1)).bind(offset).fetch_all(pool).await)?;
+    if let Some(total) = total_from_lookahead(&mut rows, limit, offset) {
+        return Ok((rows, total));
+    }
     let total: i64 = on_read!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)?;
     Ok((rows, total))
 }

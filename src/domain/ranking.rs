@@ -260,10 +260,11 @@ impl<'a> Pass<'a> {
             0.0
         };
         let text_relevance = 0.75 * coverage + 0.25 * reach;
+        // `def_codes` is sorted: it holds a BTreeMap's keys.
         let def_index = c
             .product_code
             .as_ref()
-            .and_then(|pc| corpus.def_codes.iter().position(|k| k == pc));
+            .and_then(|pc| corpus.def_codes.binary_search(pc).ok());
         let definition_relevance = match def_index {
             Some(d) if self.def_ideal > 0.0 => {
                 (corpus.defs.score(&self.query, d) / self.def_ideal).min(1.0)

@@ -203,6 +203,14 @@ pub fn rank_page(
         Utc::now().date_naive(),
         q.limit.max(1),
     );
+    // Only the classification facts of the candidates shown, not the whole page's.
+    let product_codes = top
+        .results
+        .iter()
+        .filter_map(|r| r.candidate.product_code.as_ref())
+        .filter_map(|pc| page.product_codes.get_key_value(pc))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     SearchResult {
         results: top.results,
         meta: SearchMeta {
@@ -215,7 +223,7 @@ pub fn rank_page(
             excluded_ineligible: top.excluded,
             recalls_checked: page.recalls_checked,
         },
-        product_codes: page.product_codes.clone(),
+        product_codes,
     }
 }
 

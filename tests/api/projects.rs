@@ -224,6 +224,25 @@ both_backends!(listing_filters_and_pages, &[], |app: TestApp| async move {
         .await
         .unwrap();
     assert_eq!(page2[1]["name"], "Cardiac catheter");
+    // The total is right whether the page shows it (the last page, an exact fit) or a count is
+    // needed (more follow, or the offset is past the end).
+    for (query, total, len) in [
+        ("limit=2&offset=2", "4", 2),
+        ("limit=4", "4", 4),
+        ("limit=3&offset=1", "4", 3),
+        ("limit=2&offset=3", "4", 1),
+        ("limit=2&offset=10", "4", 0),
+    ] {
+        let res = app
+            .get(&format!("/api/projects?{query}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["x-total-count"], total, "{query}");
+        let page: Vec<Value> = res.json().await.unwrap();
+        assert_eq!(page.len(), len, "{query}");
+    }
     let found: Vec<Value> = app
         .get("/api/projects?search=GLUCOSE")
         .bearer_auth(&token)
