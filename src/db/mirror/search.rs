@@ -150,27 +150,33 @@ pub async fn search_510k(db: &Db, q: &MirrorQuery) -> Result<(Vec<Fda510k>, i64)
     } else {
         let f = Filters::new(q, "t.", 2);
         let sql = match db {
+            // Ranked and counted on narrow rows; whole records are read for the page only.
             Db::Postgres(_) => format!(
-                "SELECT {}, COUNT(*) OVER () AS total \
+                "WITH r AS (SELECT t.k_number, ts_rank(t.search, query) AS score, t.decision_date, \
+                 COUNT(*) OVER () AS total \
                  FROM fda_510k t, to_tsquery('english', $1) query \
                  WHERE t.search @@ query{} \
-                 ORDER BY ts_rank(t.search, query) DESC, t.decision_date DESC NULLS LAST, t.k_number \
-                 LIMIT ${}",
-                columns("t."),
+                 ORDER BY score DESC, t.decision_date DESC NULLS LAST, t.k_number LIMIT ${}) \
+                 SELECT {}, r.total FROM r JOIN fda_510k t ON t.k_number = r.k_number \
+                 ORDER BY r.score DESC, r.decision_date DESC NULLS LAST, r.k_number",
                 f.and(),
-                f.next
+                f.next,
+                columns("t.")
             ),
             // The match is materialised first: bm25() only works in a query the FTS table
             // drives, and the planner may otherwise start from the filters' index.
+            // Ranked and counted on narrow rows; whole records are read for the page only.
             Db::Sqlite(_) => format!(
                 "WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(fda_510k_fts, 10.0, 2.0) AS score \
-                 FROM fda_510k_fts WHERE fda_510k_fts MATCH $1) \
-                 SELECT {}, COUNT(*) OVER () AS total FROM m JOIN fda_510k t ON t.id = m.id \
-                 WHERE 1 = 1{} \
-                 ORDER BY m.score, t.decision_date DESC NULLS LAST, t.k_number LIMIT ${}",
-                columns("t."),
+                 FROM fda_510k_fts WHERE fda_510k_fts MATCH $1), \
+                 r AS (SELECT t.id, m.score, t.decision_date, t.k_number, COUNT(*) OVER () AS total \
+                 FROM m JOIN fda_510k t ON t.id = m.id WHERE 1 = 1{} \
+                 ORDER BY m.score, t.decision_date DESC NULLS LAST, t.k_number LIMIT ${}) \
+                 SELECT {}, r.total FROM r JOIN fda_510k t ON t.id = r.id \
+                 ORDER BY r.score, r.decision_date DESC NULLS LAST, r.k_number",
                 f.and(),
-                f.next
+                f.next,
+                columns("t.")
             ),
         };
         let text = match db {
