@@ -91,7 +91,9 @@ start_server() { # env assignments...; sets PID, STARTUP_MS, IDLE_RSS_KB
   for _ in $(seq 1 400); do curl -sf "$BASE/health/ready" >/dev/null && break; sleep 0.025; done
   curl -sf "$BASE/health/ready" >/dev/null || { cat "$OUT/server.log" >&2; echo "the server did not start" >&2; exit 1; }
   t1=$(date +%s%N)
+  # shellcheck disable=SC2034 # read by the scripts that source this file
   STARTUP_MS=$(( (t1 - t0) / 1000000 ))
+  # shellcheck disable=SC2034
   IDLE_RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
 }
 

@@ -35,7 +35,7 @@ bench_mode() {
   # 20 projects; the first has 20 audit rows (its create plus 19 updates).
   PROJECT_ID=$(python3 bench/seed.py "$BASE" "$JWT" 20)
   local search_q="$BASE/api/predicates/search?q=infusion%20pump&product_code=FRN&limit=20"
-  local cached_ok suggest_ok mirror_ok
+  local cached_ok suggest_ok
   cached_ok=$(curl -s -o /dev/null -w '%{http_code}' "$search_q" -H "Authorization: Bearer $JWT")
   suggest_ok=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/classification/suggest?q=infusion%20pump" -H "Authorization: Bearer $JWT")
   for c in $CONNECTIONS; do

@@ -65,13 +65,15 @@ need() {
 
 check_shell_syntax() {
     local f
-    for f in "$REPO"/scripts/*.sh; do
+    for f in "$REPO"/scripts/*.sh "$REPO"/bench/*.sh; do
         bash -n "$f"
         echo "ok $(basename "$f")"
     done
-    python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$REPO/scripts/ops_load.py"
+    for f in "$REPO/scripts/ops_load.py" "$REPO"/bench/*.py; do
+        python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$f"
+    done
     if command -v shellcheck >/dev/null 2>&1; then
-        shellcheck -S warning "$REPO"/scripts/*.sh
+        shellcheck -S warning "$REPO"/scripts/*.sh "$REPO"/bench/*.sh
     fi
 }
 

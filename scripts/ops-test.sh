@@ -39,7 +39,6 @@ OPS_PGPORT="${OPS_PGPORT:-5432}"
 OPS_PGUSER="${OPS_PGUSER:-postgres}"
 OPS_DB="${OPS_DB:-regassist_ops}"
 OPS_REDIS_URL="${OPS_REDIS_URL:-redis://127.0.0.1:6379/15}"
-REDIS_DB_INDEX="${OPS_REDIS_URL##*/}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/regassist-ops-test.XXXXXX")"
 mkdir -p "$WORK/logs" "$WORK/nginx" "$WORK/load" "$WORK/backups" "$WORK/http"
