@@ -60,9 +60,9 @@ pub struct Change<'a> {
     pub after: Option<Value>,
 }
 
-/// Records one row inside `tx`: it is queued with the caller's change and sealed onto the chain
-/// (`seq`, `hash`) by the round that `tx.commit()` waits for (see [`seal`]). If the caller's
-/// transaction rolls back, the row goes with it.
+/// Records one row inside `tx`; if the caller's transaction rolls back, the row goes with it.
+/// PostgreSQL: the row is queued with the change and sealed onto the chain (`seq`, `hash`) by the
+/// round that `tx.commit()` waits for. SQLite: it is chained right here (see [`seal`]).
 pub async fn append(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> anyhow::Result<()> {
     let row = AuditRow {
         seq: 0,
@@ -80,8 +80,12 @@ pub async fn append(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> anyhow::R
         prev_hash: String::new(),
         hash: String::new(),
     };
-    store::queue(tx, &row).await?;
-    tx.queued_audit();
+    if tx.is_postgres() {
+        store::queue(tx, &row).await?;
+        tx.queued_audit();
+    } else {
+        seal::chain(tx, vec![row]).await?;
+    }
     Ok(())
 }
 
