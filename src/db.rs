@@ -33,6 +33,9 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sql
 #[derive(Clone, Debug)]
 pub struct PgDb {
     pub pool: PgPool,
+    /// One connection of the rounds' own, so a round never queues for a connection behind the
+    /// requests that are waiting for it to finish.
+    pub round_pool: PgPool,
     pub sealer: Arc<Sealer>,
 }
 
@@ -139,11 +142,16 @@ impl Db {
                 .max_connections(config.db_max_connections)
                 .min_connections(1)
                 .acquire_timeout(config.db_acquire_timeout)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .context("connecting to PostgreSQL")?;
+            let round_pool = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(config.db_acquire_timeout)
+                .connect_lazy_with(options);
             Ok(Db::Postgres(PgDb {
                 pool,
+                round_pool,
                 sealer: Arc::default(),
             }))
         } else {
@@ -244,11 +252,24 @@ impl Db {
             Db::Postgres(pg) => TxConn::Postgres(pg.pool.begin().await?),
             Db::Sqlite(s) => TxConn::Sqlite(s.write.begin().await?),
         };
-        Ok(Tx {
+        Ok(self.tx(conn))
+    }
+
+    /// A transaction for a sealing round (see [`PgDb::round_pool`]).
+    pub async fn begin_round(&self) -> Result<Tx, sqlx::Error> {
+        let conn = match self {
+            Db::Postgres(pg) => TxConn::Postgres(pg.round_pool.begin().await?),
+            Db::Sqlite(s) => TxConn::Sqlite(s.write.begin().await?),
+        };
+        Ok(self.tx(conn))
+    }
+
+    fn tx(&self, conn: TxConn) -> Tx {
+        Tx {
             conn,
             db: self.clone(),
             queued_audit: false,
-        })
+        }
     }
 
     /// This process's sealing rounds for the audit chain.
@@ -261,7 +282,10 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Postgres(pg) => pg.pool.close().await,
+            Db::Postgres(pg) => {
+                pg.pool.close().await;
+                pg.round_pool.close().await;
+            }
             Db::Sqlite(s) => {
                 s.read.close().await;
                 s.write.close().await;
