@@ -82,7 +82,7 @@ pub async fn append(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> anyhow::R
     };
     if tx.is_postgres() {
         store::queue(tx, &row).await?;
-        tx.queued_audit();
+        tx.mark_audit_queued();
     } else {
         seal::chain(tx, vec![row]).await?;
     }

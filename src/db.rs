@@ -325,7 +325,7 @@ impl Tx {
     }
 
     /// Notes that this transaction queued audit rows (see [`crate::audit::append`]).
-    pub fn queued_audit(&mut self) {
+    pub fn mark_audit_queued(&mut self) {
         self.queued_audit = true;
     }
 }

@@ -57,21 +57,12 @@ const PENDING_COLUMNS: &str =
     "occurred_at, actor_id, actor_email, action, entity_type, entity_id, \
     project_id, reason, before_json, after_json, request_id";
 
-/// A row waiting in `audit_pending` for a sealing round.
+/// A row waiting in `audit_pending`, with its queue id; its chain fields are still empty.
 #[derive(sqlx::FromRow)]
-struct PendingRow {
+struct Queued {
     id: i64,
-    occurred_at: DateTime<Utc>,
-    actor_id: Option<i64>,
-    actor_email: Option<String>,
-    action: String,
-    entity_type: String,
-    entity_id: Option<String>,
-    project_id: Option<i64>,
-    reason: Option<String>,
-    before_json: Option<String>,
-    after_json: Option<String>,
-    request_id: String,
+    #[sqlx(flatten)]
+    row: AuditRow,
 }
 
 /// Queues a row (its `seq`, `prev_hash` and `hash` are assigned when it is sealed).
@@ -90,31 +81,13 @@ pub async fn queue(tx: &mut Tx, row: &AuditRow) -> Result<(), sqlx::Error> {
 
 /// Up to `limit` queued rows, oldest first, with their queue ids.
 pub async fn pending(tx: &mut Tx, limit: i64) -> Result<Vec<(i64, AuditRow)>, sqlx::Error> {
-    let sql = format!("SELECT id, {PENDING_COLUMNS} FROM audit_pending ORDER BY id LIMIT $1");
-    let rows: Vec<PendingRow> =
+    let sql = format!(
+        "SELECT id, CAST(0 AS BIGINT) AS seq, {PENDING_COLUMNS}, '' AS prev_hash, '' AS hash \
+         FROM audit_pending ORDER BY id LIMIT $1"
+    );
+    let rows: Vec<Queued> =
         on_tx!(tx, conn => sqlx::query_as(&sql).bind(limit).fetch_all(conn).await)?;
-    Ok(rows
-        .into_iter()
-        .map(|p| {
-            let row = AuditRow {
-                seq: 0,
-                occurred_at: p.occurred_at,
-                actor_id: p.actor_id,
-                actor_email: p.actor_email,
-                action: p.action,
-                entity_type: p.entity_type,
-                entity_id: p.entity_id,
-                project_id: p.project_id,
-                reason: p.reason,
-                before_json: p.before_json,
-                after_json: p.after_json,
-                request_id: p.request_id,
-                prev_hash: String::new(),
-                hash: String::new(),
-            };
-            (p.id, row)
-        })
-        .collect())
+    Ok(rows.into_iter().map(|q| (q.id, q.row)).collect())
 }
 
 /// Rows per multi-row statement: few distinct statement texts for the prepared-statement cache.
