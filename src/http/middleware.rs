@@ -29,6 +29,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             config.body_limit_bytes,
         ))
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::body_limit::refuse_oversized,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(middleware::from_fn(normalize_errors))

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod body_limit;
 pub mod classification;
 pub mod devices;
 pub mod extract;

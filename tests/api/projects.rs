@@ -130,19 +130,23 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(res.status(), 415);
-        let big = "x".repeat(2 * 1024 * 1024);
-        let res = app
-            .post("/api/projects")
-            .bearer_auth(&token)
-            .json(&json!({"name": big}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 413);
-        assert_eq!(
-            res.json::<Value>().await.unwrap()["code"],
-            "payload_too_large"
-        );
+        // Bigger than the socket buffers, several times: the client must read the 413 every
+        // time, never a reset while it is still writing the body.
+        let big = "x".repeat(8 * 1024 * 1024);
+        for _ in 0..4 {
+            let res = app
+                .post("/api/projects")
+                .bearer_auth(&token)
+                .json(&json!({"name": big}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 413);
+            assert_eq!(
+                res.json::<Value>().await.unwrap()["code"],
+                "payload_too_large"
+            );
+        }
         let res = app
             .get("/api/projects/not-a-number")
             .bearer_auth(&token)
