@@ -69,6 +69,8 @@ pub struct Config {
     pub openfda_daily_limit: u32,
     pub openfda_timeout: Duration,
     pub cache_ttl: Duration,
+    /// How often a replica looks for a new mirror import (cached searches follow it).
+    pub mirror_recheck: Duration,
     /// Retries, breaker, pacing and budget details of the openFDA client.
     pub openfda_tuning: OpenFdaTuning,
     pub audit_checkpoint_key: Option<Secret>,
@@ -285,6 +287,7 @@ impl Config {
                 s.parse("REGASSIST_OPENFDA_TIMEOUT_MS", 10_000)?,
             ),
             cache_ttl: Duration::from_secs(s.parse("REGASSIST_CACHE_TTL_SECS", 86_400)?),
+            mirror_recheck: Duration::from_secs(s.parse("REGASSIST_MIRROR_RECHECK_SECS", 10)?),
             openfda_tuning: OpenFdaTuning::from_sources(&s)?,
             audit_checkpoint_key: s.secret("AUDIT_CHECKPOINT_KEY"),
             audit_checkpoint_file: s.string(

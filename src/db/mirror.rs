@@ -238,6 +238,11 @@ pub async fn trade_names(db: &Db, mut each: impl FnMut(TradeName)) -> Result<(),
     })
 }
 
+/// True when the mirror holds any 510(k) record (without counting them).
+pub async fn has_510k(db: &Db) -> Result<bool, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM fda_510k)").fetch_one(pool).await)
+}
+
 pub async fn count_510k(db: &Db) -> Result<i64, sqlx::Error> {
     on_read!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM fda_510k").fetch_one(pool).await)
 }

@@ -24,9 +24,9 @@ fn bundled_files(dir: &Path) -> Vec<PathBuf> {
 /// the service answers meanwhile (predicate searches use openFDA until the mirror has data).
 pub fn spawn_seed(db: Db, dir: PathBuf) {
     tokio::spawn(async move {
-        match store::count_510k(&db).await {
-            Ok(0) => {}
-            Ok(_) => return,
+        match store::has_510k(&db).await {
+            Ok(false) => {}
+            Ok(true) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot count the mirror's 510(k) records; not seeding");
                 return;

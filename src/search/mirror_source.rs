@@ -1,6 +1,5 @@
-//! The local 510(k) mirror as a candidate source (wired at merge with branch `mirror`, which
-//! provides `db::mirror`). `Fda510k` serialises with openFDA's field names, so its records go
-//! through the same wire type and conversion as openFDA's.
+//! The local 510(k) mirror as a candidate source. `Fda510k` serialises with openFDA's field
+//! names, so its records go through the same wire type and conversion as openFDA's.
 
 use std::collections::BTreeMap;
 
@@ -13,32 +12,6 @@ use crate::db::mirror::{self, MirrorQuery};
 use crate::db::Db;
 use crate::domain::candidate::{Candidate, ProductCodeInfo};
 use crate::openfda::wire::Record510k;
-
-/// `count_510k` was announced as returning a count; this reads it whether it comes bare or in a
-/// `Result`.
-trait Count {
-    fn count(self) -> i64;
-}
-
-impl Count for i64 {
-    fn count(self) -> i64 {
-        self
-    }
-}
-
-impl<E: std::fmt::Display> Count for Result<i64, E> {
-    fn count(self) -> i64 {
-        self.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not count mirror records; using openFDA");
-            0
-        })
-    }
-}
-
-/// True when the mirror holds any 510(k) record (`auto` mode then prefers it).
-pub async fn holds_data(db: &Db) -> bool {
-    mirror::count_510k(db).await.count() > 0
-}
 
 fn to_candidate(record: &impl serde::Serialize) -> Option<Candidate> {
     let value = serde_json::to_value(record).ok()?;

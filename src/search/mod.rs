@@ -10,11 +10,10 @@ pub mod project;
 pub mod source;
 
 mod mirror_source;
+mod mirror_view;
 use mirror_source as mirror;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -41,7 +40,7 @@ pub const CACHE_PREFIX: &str = "predicate_search:v1:";
 pub struct SearchState {
     pub flights: Flights,
     memo: pages::Memo,
-    mirror_seen: Arc<Mutex<Option<(Instant, bool)>>>,
+    mirror_seen: mirror_view::MirrorSeen,
 }
 
 impl SearchState {
@@ -127,35 +126,21 @@ pub fn cache_key(source: &str, q: &SourceQuery) -> String {
 
 /// Where searches are answered from, per `OPENFDA_MODE`.
 pub async fn choose_source(state: &AppState) -> CandidateSource {
-    let mirror = CandidateSource::Mirror(state.db.clone());
-    match state.config.openfda_mode {
-        OpenFdaMode::Live => CandidateSource::OpenFda(state.openfda.clone()),
-        OpenFdaMode::Mirror => mirror,
-        OpenFdaMode::Auto => {
-            let known = *state
-                .search
-                .mirror_seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let holds = match known {
-                // The answer changes only when an import runs; a minute of staleness is fine.
-                Some((at, holds)) if at.elapsed() < Duration::from_secs(60) => holds,
-                _ => {
-                    let holds = mirror::holds_data(&state.db).await;
-                    *state
-                        .search
-                        .mirror_seen
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), holds));
-                    holds
-                }
-            };
-            if holds {
-                mirror
-            } else {
-                CandidateSource::OpenFda(state.openfda.clone())
-            }
-        }
+    let openfda = || CandidateSource::OpenFda(state.openfda.clone());
+    if state.config.openfda_mode == OpenFdaMode::Live {
+        return openfda();
+    }
+    let view = state
+        .search
+        .mirror_seen
+        .view(&state.db, state.config.mirror_recheck)
+        .await;
+    if state.config.openfda_mode == OpenFdaMode::Auto && !view.holds_data {
+        return openfda();
+    }
+    CandidateSource::Mirror {
+        db: state.db.clone(),
+        generation: view.generation,
     }
 }
 
@@ -230,7 +215,7 @@ pub fn rank_page(
 /// Classification facts of one product code from the configured source (best effort).
 pub async fn product_code_info(state: &AppState, code: &str) -> Option<ProductCodeInfo> {
     match choose_source(state).await {
-        CandidateSource::Mirror(db) => mirror::product_code(&db, code).await,
+        CandidateSource::Mirror { db, .. } => mirror::product_code(&db, code).await,
         CandidateSource::OpenFda(_) => None,
     }
 }

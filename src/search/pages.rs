@@ -87,7 +87,7 @@ pub async fn page(
     source: &CandidateSource,
     sq: SourceQuery,
 ) -> Result<(Arc<Prepared>, &'static str), SearchError> {
-    let key = cache_key(source.name(), &sq);
+    let key = cache_key(&source.cache_scope(), &sq);
     let memo = &state.search.memo;
     if let Some(prepared) = memo.get(&key) {
         return Ok((prepared, "cache_hit"));

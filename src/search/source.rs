@@ -68,28 +68,41 @@ impl SourcePage {
 #[derive(Clone)]
 pub enum CandidateSource {
     OpenFda(OpenFda),
-    Mirror(Db),
+    /// The mirror as of import `generation` (see [`super::mirror_view`]).
+    Mirror {
+        db: Db,
+        generation: i64,
+    },
 }
 
 impl CandidateSource {
     pub fn name(&self) -> &'static str {
         match self {
             CandidateSource::OpenFda(_) => "openfda",
-            CandidateSource::Mirror(_) => "mirror",
+            CandidateSource::Mirror { .. } => "mirror",
+        }
+    }
+
+    /// What cached pages of this source are keyed under: a mirror page belongs to the import
+    /// generation it was read from, so an import makes the older pages unreachable.
+    pub fn cache_scope(&self) -> String {
+        match self {
+            CandidateSource::OpenFda(_) => "openfda".to_string(),
+            CandidateSource::Mirror { generation, .. } => format!("mirror@{generation}"),
         }
     }
 
     pub async fn fetch(&self, q: &SourceQuery) -> Result<SourcePage, SearchError> {
         match self {
             CandidateSource::OpenFda(client) => fetch_openfda(client, q).await,
-            CandidateSource::Mirror(db) => mirror::search(db, q).await,
+            CandidateSource::Mirror { db, .. } => mirror::search(db, q).await,
         }
     }
 
     /// One 510(k) by number, or `None`.
     pub async fn find(&self, k_number: &str) -> Result<Option<Candidate>, SearchError> {
         match self {
-            CandidateSource::Mirror(db) => mirror::find(db, k_number).await,
+            CandidateSource::Mirror { db, .. } => mirror::find(db, k_number).await,
             CandidateSource::OpenFda(client) => {
                 let Some(term) = Term::k_number(k_number) else {
                     return Ok(None);

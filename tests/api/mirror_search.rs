@@ -68,3 +68,62 @@ both_backends!(
         assert_eq!(again["results"], body["results"]);
     }
 );
+
+const OLDER_PMN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data-fda/510k/pmn7680_2026-08.txt"
+);
+
+both_backends!(
+    an_import_retires_cached_mirror_searches,
+    &[
+        ("OPENFDA_MODE", "mirror"),
+        ("OPENFDA_BASE_URL", "http://127.0.0.1:1"),
+        ("REGASSIST_MIRROR_RECHECK_SECS", "0")
+    ],
+    |app: TestApp| async move {
+        let db = &app.state.db;
+        regassist::mirror::ensure_classification(db).await.unwrap();
+        regassist::mirror::import_file(db, std::path::Path::new(CSV), false)
+            .await
+            .unwrap();
+        let token = app.jwt_for("searcher");
+        let search = || async {
+            let res = app
+                .get("/api/predicates/search?product_code=FRN&limit=100")
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        };
+        let before = search().await;
+        let cached = search().await;
+        assert_eq!(cached["meta"]["cached"], true, "{cached}");
+        assert_eq!(
+            cached["meta"]["source_total"],
+            before["meta"]["source_total"]
+        );
+
+        // 1976-1980 decisions: FRN devices the 2015-2026 sample does not hold.
+        regassist::mirror::import_file(db, std::path::Path::new(OLDER_PMN), false)
+            .await
+            .unwrap();
+        let after = search().await;
+        assert_eq!(
+            after["meta"]["cached"], false,
+            "the import retired the cached page"
+        );
+        let (old_total, new_total) = (
+            before["meta"]["source_total"].as_i64().unwrap(),
+            after["meta"]["source_total"].as_i64().unwrap(),
+        );
+        assert!(new_total > old_total, "{old_total} -> {new_total}");
+        assert_eq!(
+            search().await["meta"]["cached"],
+            true,
+            "the new page is cached in turn"
+        );
+    }
+);
