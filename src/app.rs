@@ -1,4 +1,4 @@
-//! `AppState` (cheap, cloneable handles), building the app from a config, serving with a
+//! `AppState` (one shared handle to the services), building the app from a config, serving with a
 //! graceful shutdown.
 
 use std::net::SocketAddr;
@@ -17,8 +17,20 @@ use crate::db::Db;
 use crate::http::health::Check;
 use crate::rate_limit::RateLimiter;
 
+/// What every handler reaches. axum clones the state for each extractor and middleware of each
+/// request, so it is one reference count over [`Services`] rather than one per handle.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub config: Arc<Config>,
     pub db: Db,
     pub redis: Option<deadpool_redis::Pool>,
@@ -66,7 +78,7 @@ impl AppState {
         };
         let openfda = crate::openfda::OpenFda::new(&config, limiter.clone())
             .context("configuring the openFDA client")?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(Services {
             openfda,
             search: crate::search::SearchState::default(),
             jwt: Arc::new(JwtVerifier::new(&config)),
@@ -79,7 +91,7 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
             classifier: Arc::default(),
-        })
+        })))
     }
 
     /// What the service last saw of openFDA, for `/health` (no upstream call).
