@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
+use super::filter::{Param, Where};
 use super::{total_from_lookahead, Db, Tx, TxConn};
-use crate::{on_read, on_tx};
+use crate::{bind_params, on_read, on_tx};
 
 /// One stored row, exactly as hashed.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -155,56 +156,23 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// A bound value of a filter.
-enum Param<'a> {
-    Int(i64),
-    Text(&'a str),
-    Time(DateTime<Utc>),
-}
-
-/// Binds `params` in order on a query of either backend.
-macro_rules! bind_params {
-    ($query:expr, $params:expr) => {{
-        let mut query = $query;
-        for param in $params {
-            query = match param {
-                Param::Int(v) => query.bind(*v),
-                Param::Text(v) => query.bind(*v),
-                Param::Time(v) => query.bind(*v),
-            };
-        }
-        query
-    }};
-}
-
 impl AuditFilter {
-    /// `WHERE` with only the conditions in use, so each lands on an index (a generic
-    /// `$1 IS NULL OR ...` form would scan the whole table), and the values to bind.
-    fn clause(&self) -> (String, Vec<Param<'_>>) {
-        let mut used: Vec<(&str, Param<'_>)> = Vec::new();
+    /// The conditions in use (see [`Where`]).
+    fn clause(&self) -> Where<'_> {
+        let mut w = Where::default();
         if let Some(p) = self.project_id {
-            used.push(("project_id =", Param::Int(p)));
+            w = w.and("project_id = ?", Param::Int(p));
         }
         if let Some(a) = &self.action {
-            used.push(("action =", Param::Text(a)));
+            w = w.and("action = ?", Param::Text(a));
         }
         if let Some(from) = self.from {
-            used.push(("occurred_at >=", Param::Time(from)));
+            w = w.and("occurred_at >= ?", Param::Time(from));
         }
         if let Some(to) = self.to {
-            used.push(("occurred_at <=", Param::Time(to)));
+            w = w.and("occurred_at <= ?", Param::Time(to));
         }
-        let conditions: Vec<String> = used
-            .iter()
-            .enumerate()
-            .map(|(i, (sql, _))| format!("{sql} ${}", i + 1))
-            .collect();
-        let clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        (clause, used.into_iter().map(|(_, p)| p).collect())
+        w
     }
 }
 
@@ -215,29 +183,31 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<AuditRow>, i64), sqlx::Error> {
-    let (clause, params) = filter.clause();
-    let n = params.len();
+    let filter = filter.clause();
+    let (clause, next) = (filter.sql(), filter.next_placeholder());
     let sql = format!(
-        "SELECT {COLUMNS} FROM audit_events {clause} ORDER BY seq LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
+        "SELECT {COLUMNS} FROM audit_events {clause} ORDER BY seq LIMIT ${next} OFFSET ${}",
+        next + 1
     );
-    let mut rows = on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &params)
+    let mut rows = on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &filter.params)
         .bind(limit.saturating_add(1)).bind(offset).fetch_all(pool).await)?;
     if let Some(total) = total_from_lookahead(&mut rows, limit, offset) {
         return Ok((rows, total));
     }
     let count_sql = format!("SELECT COUNT(*) FROM audit_events {clause}");
-    let total: i64 = on_read!(db, pool => bind_params!(sqlx::query_scalar(&count_sql), &params)
+    let total: i64 = on_read!(db, pool => bind_params!(sqlx::query_scalar(&count_sql), &filter.params)
         .fetch_one(pool).await)?;
     Ok((rows, total))
 }
 
 /// Every row matching the filter, in chain order (exports).
 pub async fn all(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditRow>, sqlx::Error> {
-    let (clause, params) = filter.clause();
-    let sql = format!("SELECT {COLUMNS} FROM audit_events {clause} ORDER BY seq");
-    on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &params).fetch_all(pool).await)
+    let filter = filter.clause();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events {} ORDER BY seq",
+        filter.sql()
+    );
+    on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &filter.params).fetch_all(pool).await)
 }
 
 /// Streams the whole chain in `seq` order through `visit`, without holding it all in memory.

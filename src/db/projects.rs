@@ -5,9 +5,10 @@ use serde::Serialize;
 use sqlx::types::Json;
 use utoipa::ToSchema;
 
+use super::filter::{Param, Where};
 use super::{now, total_from_lookahead, Db, Tx};
 use crate::domain::project::{NewProject, ProjectChanges};
-use crate::{on_read, on_tx};
+use crate::{bind_params, on_read, on_tx};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Project {
@@ -93,10 +94,29 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
-const LIST_WHERE: &str = "WHERE user_id = $1 AND deleted_at IS NULL \
-    AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE $2 ESCAPE '\\' \
-         OR LOWER(COALESCE(device_type, '')) LIKE $2 ESCAPE '\\') \
-    AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR LOWER(device_type) = LOWER($4))";
+impl ProjectFilter {
+    /// The owner's live projects and the filters in use (see [`Where`]): unfiltered, the page
+    /// and the count read the owner's partial index alone.
+    fn clause<'a>(&'a self, user_id: i64, pattern: Option<&'a str>) -> Where<'a> {
+        let mut w = Where::default()
+            .and("user_id = ?", Param::Int(user_id))
+            .and_always("deleted_at IS NULL");
+        if let Some(p) = pattern {
+            w = w.and(
+                "(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(description, '')) LIKE ? ESCAPE '\\' \
+                 OR LOWER(COALESCE(device_type, '')) LIKE ? ESCAPE '\\')",
+                Param::Text(p),
+            );
+        }
+        if let Some(status) = &self.status {
+            w = w.and("status = ?", Param::Text(status));
+        }
+        if let Some(device_type) = &self.device_type {
+            w = w.and("LOWER(device_type) = LOWER(?)", Param::Text(device_type));
+        }
+        w
+    }
+}
 
 /// The owner's projects, newest change first, and the total.
 pub async fn list(
@@ -107,18 +127,19 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Project>, i64), sqlx::Error> {
     let pattern = filter.search.as_deref().map(like_pattern);
+    let filter = filter.clause(user_id, pattern.as_deref());
+    let (clause, next) = (filter.sql(), filter.next_placeholder());
     let sql = format!(
-        "SELECT {COLUMNS} FROM projects {LIST_WHERE} ORDER BY updated_at DESC, id DESC LIMIT $5 OFFSET $6"
+        "SELECT {COLUMNS} FROM projects {clause} ORDER BY updated_at DESC, id DESC LIMIT ${next} OFFSET ${}",
+        next + 1
     );
-    let mut rows = on_read!(db, pool => sqlx::query_as::<_, Project>(&sql)
-        .bind(user_id).bind(&pattern).bind(&filter.status).bind(&filter.device_type)
+    let mut rows = on_read!(db, pool => bind_params!(sqlx::query_as::<_, Project>(&sql), &filter.params)
         .bind(limit.saturating_add(1)).bind(offset).fetch_all(pool).await)?;
     if let Some(total) = total_from_lookahead(&mut rows, limit, offset) {
         return Ok((rows, total));
     }
-    let count_sql = format!("SELECT COUNT(*) FROM projects {LIST_WHERE}");
-    let total: i64 = on_read!(db, pool => sqlx::query_scalar(&count_sql)
-        .bind(user_id).bind(&pattern).bind(&filter.status).bind(&filter.device_type)
+    let count_sql = format!("SELECT COUNT(*) FROM projects {clause}");
+    let total: i64 = on_read!(db, pool => bind_params!(sqlx::query_scalar(&count_sql), &filter.params)
         .fetch_one(pool).await)?;
     Ok((rows, total))
 }
