@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod audit;
 pub mod classifications;
+pub mod filter;
 pub mod mirror;
 pub mod predicates;
 pub mod projects;

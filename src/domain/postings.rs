@@ -67,7 +67,8 @@ impl Postings {
                 flat.counts.push(n);
             }
             // Sizes past u32 (4 GiB of terms) are not a classification table's.
-            flat.ends.push((flat.text.len() as u32, flat.docs.len() as u32));
+            flat.ends
+                .push((flat.text.len() as u32, flat.docs.len() as u32));
         }
         flat
     }
@@ -87,7 +88,10 @@ impl Postings {
             let mid = low + (high - low) / 2;
             let (text_start, postings_start) = self.starts(mid);
             let (text_end, postings_end) = self.ends[mid];
-            let here = self.text.get(text_start..text_end as usize).unwrap_or_default();
+            let here = self
+                .text
+                .get(text_start..text_end as usize)
+                .unwrap_or_default();
             match here.cmp(term) {
                 Ordering::Less => low = mid + 1,
                 Ordering::Greater => high = mid,
@@ -164,7 +168,10 @@ mod tests {
             for (doc, _) in docs.iter().enumerate() {
                 let got = acc.get(&(doc as u32)).copied().unwrap_or(0.0);
                 let want = reference.score(&query, doc);
-                assert!((got - want).abs() < 1e-9, "{query:?} doc {doc}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "{query:?} doc {doc}: {got} vs {want}"
+                );
             }
             assert!((flat.ideal(&query) - reference.ideal(&query)).abs() < 1e-9);
         }
@@ -173,7 +180,13 @@ mod tests {
     #[test]
     fn finds_every_term_and_no_other() {
         let flat = Postings::build(docs().into_iter());
-        for (term, df) in [("blood", 1), ("glucose", 2), ("pump", 2), ("strip", 1), ("test", 1)] {
+        for (term, df) in [
+            ("blood", 1),
+            ("glucose", 2),
+            ("pump", 2),
+            ("strip", 1),
+            ("test", 1),
+        ] {
             assert_eq!(flat.find(term).len(), df, "{term}");
         }
         for absent in ["", "aaa", "glucos", "glucosee", "zzzz"] {
