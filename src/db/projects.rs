@@ -96,7 +96,7 @@ fn like_pattern(text: &str) -> String {
 
 impl ProjectFilter {
     /// The owner's live projects and the filters in use (see [`Where`]): unfiltered, the page
-    /// and the count read the owner's partial index alone.
+    /// and the count walk the owner's partial index with no term left to test on each row.
     fn clause<'a>(&'a self, user_id: i64, pattern: Option<&'a str>) -> Where<'a> {
         let mut w = Where::default()
             .and("user_id = ?", Param::Int(user_id))

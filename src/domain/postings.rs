@@ -1,9 +1,9 @@
 //! An inverted index scored with BM25 (the formula of `text::Bm25`), for collections too large to
 //! score document by document: a query only touches the postings of its own terms.
 //!
-//! Stored flat: the sorted terms back to back in one string and every posting in one vector, so a
-//! vocabulary of a few hundred thousand terms (bigrams of 56k device names) costs a few bytes a
-//! term instead of two heap allocations each.
+//! Stored flat: the sorted terms back to back in one string and the postings in two vectors, so a
+//! vocabulary of a few hundred thousand terms (word pairs of 56k device names) costs a few bytes
+//! a term instead of two heap allocations each.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;

@@ -28,7 +28,7 @@ pub fn spawn_seed(db: Db, dir: PathBuf) {
             Ok(false) => {}
             Ok(true) => return,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot count the mirror's 510(k) records; not seeding");
+                tracing::warn!(error = %e, "cannot tell whether the mirror holds 510(k) records; not seeding");
                 return;
             }
         }
