@@ -2,7 +2,7 @@
 """Writes synthetic 510(k) rows in FDA's releasable pmn*.txt layout, derived from real pmn files,
 for the growth benchmark (bench/growth.sh). Never write them into the repo: use a temp dir.
 
-    bench/gen_510k.py --rows 444005 --out /tmp/x ../shared/data/openfda/releasable_510k/pmn*.txt
+    bench/gen_510k.py --rows 444005 --out /tmp/x data-fda/510k/pmn*.txt
 
 Each synthetic row copies a real row (applicant, dates, product code, committees, ...) that our
 importer accepts, gives it a new K number and a device name that mixes words of the real names

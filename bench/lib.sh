@@ -59,11 +59,11 @@ LUA
   echo "$f"
 }
 
-# The bundled real 510(k) files (~56k rows).
-MIRROR_FILES=()
-for f in ../shared/data/openfda/releasable_510k/pmn7680_2026-08.txt ../shared/data/openfda/releasable_510k/pmn8185_2026-08.txt \
-         ../shared/data/openfda/releasable_510k/pmn8690_2026-08.txt ../shared/data/openfda/api_csv/510k_2015-2026_sample.csv; do
-  [ -f "$f" ] && MIRROR_FILES+=("$f")
+# The bundled real 510(k) files (~56k rows), the same ones the service seeds its mirror from.
+MIRROR_FILES=(data-fda/510k/pmn7680_2026-08.txt data-fda/510k/pmn8185_2026-08.txt
+              data-fda/510k/pmn8690_2026-08.txt data-fda/510k/510k_2015-2026_sample.csv)
+for f in "${MIRROR_FILES[@]}"; do
+  [ -f "$f" ] || { echo "missing $f (run from the repository root)" >&2; exit 1; }
 done
 
 import_files() { # log file, env assignments..., --, files...

@@ -11,7 +11,7 @@
 //! a development set and prints the figures for a small grid of weights (how the defaults were
 //! chosen). `--measure` also times every import on SQLite and, with `TEST_DATABASE_URL` set, on
 //! PostgreSQL, and the p50/p99 of `search_510k` and of a suggestion.
-//! `FDA_DATA_DIR` overrides the data directory (default `../shared/data/openfda`).
+//! `FDA_DATA_DIR` overrides the data directory (default `data-fda`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::collections::HashSet;
@@ -26,19 +26,19 @@ use regassist::mirror::{classifier::load_index, import_file, text::decode_latin1
 fn data_dir() -> PathBuf {
     std::env::var("FDA_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/openfda"))
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("data-fda"))
 }
 
 const MIRROR_FILES: &[&str] = &[
     "classification/foiclass_2026-01.txt",
-    "releasable_510k/pmn7680_2026-08.txt",
-    "releasable_510k/pmn8185_2026-08.txt",
-    "releasable_510k/pmn8690_2026-08.txt",
-    "api_csv/510k_2015-2026_sample.csv",
+    "510k/pmn7680_2026-08.txt",
+    "510k/pmn8185_2026-08.txt",
+    "510k/pmn8690_2026-08.txt",
+    "510k/510k_2015-2026_sample.csv",
 ];
 const EVAL_FILES: &[&str] = &[
-    "releasable_510k/pmnlstmn_2020-10.txt",
-    "releasable_510k/pmnlstmn_2026-08.txt",
+    "last_month/pmnlstmn_2020-10.txt",
+    "last_month/pmnlstmn_2026-08.txt",
 ];
 
 /// `(k_number, device_name, product_code)` of a pmn file's rows (empty codes included).

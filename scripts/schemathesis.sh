@@ -5,7 +5,7 @@
 # The server has no network, so predicate searches answer 503 (declared in schemathesis.toml).
 # FUZZ_IMPORT="file ..." imports FDA files into its mirror first, so searches, stored
 # candidates and comparisons are reached, e.g.
-#   FUZZ_IMPORT=../shared/data/openfda/releasable_510k/pmnlstmn_2026-08.txt
+#   FUZZ_IMPORT=data-fda/last_month/pmnlstmn_2026-08.txt
 set -euo pipefail
 bin="${1:-${CARGO_TARGET_DIR:-target}/debug/regassist}"
 examples="${2:-50}"

@@ -25,7 +25,8 @@ use crate::db::mirror::{Fda510k, ProductCode};
 use crate::db::Db;
 
 /// The classification file shipped with the repository (public domain, FDA CDRH).
-pub const SHIPPED_CLASSIFICATION: &[u8] = include_bytes!("../../data-fda/foiclass_2026-01.txt");
+pub const SHIPPED_CLASSIFICATION: &[u8] =
+    include_bytes!("../../data-fda/classification/foiclass_2026-01.txt");
 pub const SHIPPED_CLASSIFICATION_NAME: &str = "foiclass_2026-01.txt";
 
 /// One parsed record.

@@ -106,10 +106,10 @@ pub fn is_product_code(code: &str) -> bool {
     crate::domain::ids::is_product_code(code)
 }
 
-/// The description of a 510(k) decision code, from openFDA's table (`data-fda/decision_codes_510k.csv`).
+/// The description of a 510(k) decision code, from openFDA's table (`data-fda/reference/decision_codes_510k.csv`).
 /// FDA's four-letter codes are `SE` plus a two-letter qualifier (`SESE`, `SESP`, `SEKD`).
 pub fn decision_description(code: &str) -> Option<String> {
-    const TABLE: &str = include_str!("../../data-fda/decision_codes_510k.csv");
+    const TABLE: &str = include_str!("../../data-fda/reference/decision_codes_510k.csv");
     let lookup = |key: &str| {
         TABLE.lines().find_map(|line| {
             let (k, v) = line.split_once(',')?;

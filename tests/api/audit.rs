@@ -429,7 +429,7 @@ both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_change_whose_round_fails_is_sealed_by_the_next_round() {
     let Some(app) = TestApp::start(Backend::Postgres, &[]).await else {
-        eprintln!("TEST_DATABASE_URL not set: PostgreSQL run skipped");
+        skipped("TEST_DATABASE_URL");
         return;
     };
     let auditor = app.user_with_role("auditor@example.com", "auditor").await;

@@ -376,7 +376,7 @@ both_backends!(
 #[tokio::test]
 async fn the_inbound_limit_is_shared_by_replicas_through_redis() {
     let Ok(base) = std::env::var("TEST_REDIS_URL") else {
-        eprintln!("TEST_REDIS_URL not set: shared rate-limit test skipped");
+        skipped("TEST_REDIS_URL");
         return;
     };
     // Redis database 13 belongs to this test alone.

@@ -24,7 +24,7 @@ async fn load(app: &TestApp) {
     );
     import_file(
         &app.state.db,
-        &data("api_csv/510k_2015-2026_sample.csv"),
+        &data("510k/510k_2015-2026_sample.csv"),
         false,
     )
     .await

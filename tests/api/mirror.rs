@@ -13,9 +13,7 @@ use crate::common::*;
 pub fn data(rel: &str) -> PathBuf {
     let dir = std::env::var("FDA_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/openfda")
-        });
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-fda"));
     dir.join(rel)
 }
 
@@ -78,9 +76,9 @@ both_backends!(imports_every_shared_file, &[], |app: TestApp| async move {
     );
 
     // 510(k)s: the CSV sample, FDA's text files, the openFDA JSON.
-    let csv = import_twice(&app, "api_csv/510k_2015-2026_sample.csv", 3834, 3834, 0).await;
+    let csv = import_twice(&app, "510k/510k_2015-2026_sample.csv", 3834, 3834, 0).await;
     assert_eq!(csv.kind, "510k");
-    let pmn = import_twice(&app, "releasable_510k/pmn7680_2026-08.txt", 10467, 10465, 2).await;
+    let pmn = import_twice(&app, "510k/pmn7680_2026-08.txt", 10467, 10465, 2).await;
     assert!(
         pmn.errors
             .iter()
@@ -88,14 +86,14 @@ both_backends!(imports_every_shared_file, &[], |app: TestApp| async move {
         "{:?}",
         pmn.errors
     );
-    import_twice(&app, "releasable_510k/pmn8185_2026-08.txt", 19139, 19139, 0).await;
-    import_twice(&app, "releasable_510k/pmn8690_2026-08.txt", 22557, 22557, 0).await;
-    let last_2020 = import_twice(&app, "releasable_510k/pmnlstmn_2020-10.txt", 372, 321, 0).await;
+    import_twice(&app, "510k/pmn8185_2026-08.txt", 19139, 19139, 0).await;
+    import_twice(&app, "510k/pmn8690_2026-08.txt", 22557, 22557, 0).await;
+    let last_2020 = import_twice(&app, "last_month/pmnlstmn_2020-10.txt", 372, 321, 0).await;
     assert_eq!(
         last_2020.updated, 51,
         "the CSV's copies of these records gain FDA's fields"
     );
-    import_twice(&app, "releasable_510k/pmnlstmn_2026-08.txt", 335, 335, 0).await;
+    import_twice(&app, "last_month/pmnlstmn_2026-08.txt", 335, 335, 0).await;
     let json = import_twice(
         &app,
         "api_json/device_510k_limit100_2026-01-12.json",
@@ -197,7 +195,7 @@ both_backends!(
     &[],
     |app: TestApp| async move {
         let db = &app.state.db;
-        import(&app, "releasable_510k/pmnlstmn_2026-08.txt").await;
+        import(&app, "last_month/pmnlstmn_2026-08.txt").await;
         let before = mirror::count_510k(db).await.unwrap();
         let record = mirror::find_510k(db, "K261609").await.unwrap();
         let imports = mirror::last_import(db).await.unwrap().unwrap().id;
@@ -210,13 +208,13 @@ both_backends!(
                 .unwrap();
             path
         };
-        let original = std::fs::read(data("releasable_510k/pmnlstmn_2026-08.txt")).unwrap();
+        let original = std::fs::read(data("last_month/pmnlstmn_2026-08.txt")).unwrap();
         // Renamed devices, cut mid-record: the renames must not survive the failed import.
         let renamed: Vec<u8> = String::from_utf8_lossy(&original)
             .replace("System", "Renamed")
             .into_bytes();
         let cut = &renamed[..renamed.len() - 40];
-        let pmn8185 = std::fs::read(data("releasable_510k/pmn8185_2026-08.txt")).unwrap();
+        let pmn8185 = std::fs::read(data("510k/pmn8185_2026-08.txt")).unwrap();
         let json = std::fs::read(data("api_json/device_510k_limit100_2026-01-12.json")).unwrap();
         let mut noise = Vec::with_capacity(65536);
         let mut x: u32 = 0x1234_5678;
@@ -300,7 +298,7 @@ both_backends!(
     &[],
     |app: TestApp| async move {
         let db = &app.state.db;
-        import(&app, "api_csv/510k_2015-2026_sample.csv").await;
+        import(&app, "510k/510k_2015-2026_sample.csv").await;
         for text in [
             "\"unterminated",
             "(catheter",
@@ -374,7 +372,7 @@ fn the_import_command_reports_each_file_and_fails_on_a_bad_one() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9].repeat(100)).unwrap();
-    let good = data("releasable_510k/pmnlstmn_2026-08.txt");
+    let good = data("last_month/pmnlstmn_2026-08.txt");
     let db_url = format!("sqlite://{}/cli.db", dir.path().display());
     let run = |args: &[&std::ffi::OsStr]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_regassist"))

@@ -333,7 +333,7 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn a_redis_outage_degrades_health_and_recovers() {
     if std::env::var("TEST_REDIS_URL").is_err() {
-        eprintln!("TEST_REDIS_URL not set: Redis outage test skipped");
+        skipped("TEST_REDIS_URL");
         return;
     }
     let port = free_port();

@@ -15,7 +15,7 @@ fn redis_url() -> Option<String> {
         .ok()
         .filter(|u| !u.is_empty());
     if url.is_none() {
-        eprintln!("TEST_REDIS_URL not set: Redis test skipped");
+        skipped("TEST_REDIS_URL");
     }
     url
 }

@@ -66,7 +66,7 @@ macro_rules! with_fake {
             async fn postgres() {
                 match $crate::support::start($crate::common::Backend::Postgres, $extra).await {
                     Some((app, fake)) => ($body)(app, fake).await,
-                    None => eprintln!("TEST_DATABASE_URL not set: PostgreSQL run skipped"),
+                    None => $crate::common::skipped("TEST_DATABASE_URL"),
                 }
             }
         }

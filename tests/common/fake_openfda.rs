@@ -1,5 +1,5 @@
 //! A fake openFDA on 127.0.0.1:<random port> serving the real records in
-//! `../shared/data/openfda` with openFDA's semantics for the fields the service uses: `search=`
+//! `data-fda/` with openFDA's semantics for the fields the service uses: `search=`
 //! (see `search.rs`), `sort`, `limit`/`skip` bounds, `search_after` with a `Link` header, the
 //! `meta` block, 404 `NOT_FOUND` on no match, 429 past its own budget, injectable failures and
 //! call counters.
@@ -32,7 +32,7 @@ pub struct Data {
 }
 
 pub fn data_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/openfda")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data-fda")
 }
 
 fn latin1(path: &std::path::Path) -> String {
@@ -137,11 +137,11 @@ fn load() -> Data {
         push(r.clone(), &mut seen);
     }
     for file in [
-        "pmnlstmn_2026-08.txt",
-        "pmnlstmn_2020-10.txt",
-        "pmn8690_2026-08.txt",
+        "last_month/pmnlstmn_2026-08.txt",
+        "last_month/pmnlstmn_2020-10.txt",
+        "510k/pmn8690_2026-08.txt",
     ] {
-        for r in pipe_rows(&dir.join("releasable_510k").join(file)) {
+        for r in pipe_rows(&dir.join(file)) {
             let g = |k: &str| r.get(k).cloned().unwrap_or_default();
             let code = g("DECISION");
             let description = code
@@ -165,7 +165,7 @@ fn load() -> Data {
             );
         }
     }
-    let mut rdr = csv::Reader::from_path(dir.join("api_csv/510k_2015-2026_sample.csv")).unwrap();
+    let mut rdr = csv::Reader::from_path(dir.join("510k/510k_2015-2026_sample.csv")).unwrap();
     for row in rdr.deserialize::<HashMap<String, String>>() {
         let mut r: Map<String, Value> = row
             .unwrap()

@@ -73,6 +73,20 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
     }
 }
 
+/// Says, past the test harness's output capture, that this test's run on an absent service was
+/// skipped: `cargo test` then shows every skipped PostgreSQL or Redis case, not a silent pass.
+pub fn skipped(variable: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "note: {test}: skipped, {variable} is not set"
+    );
+}
+
 /// `base` with its database name replaced.
 fn with_database(base: &str, name: &str) -> String {
     let mut url = url::Url::parse(base).unwrap();
@@ -237,7 +251,7 @@ macro_rules! both_backends {
                     .await
                 {
                     Some(app) => ($body)(app).await,
-                    None => eprintln!("TEST_DATABASE_URL not set: PostgreSQL run skipped"),
+                    None => $crate::common::skipped("TEST_DATABASE_URL"),
                 }
             }
         }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 async fn story(backend: Backend) {
     let Some(test_db) = fresh_db(backend).await else {
-        eprintln!("TEST_DATABASE_URL not set: PostgreSQL story skipped");
+        common::skipped("TEST_DATABASE_URL");
         return;
     };
     let db = &test_db.db;
