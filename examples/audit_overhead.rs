@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use regassist::audit::{self, Actor, Change};
+use regassist::audit::{Actor, AuditLog, Change};
 use regassist::config::Config;
 use regassist::db::{projects, users, Db};
 use regassist::domain::project::CreateProject;
@@ -64,8 +64,11 @@ async fn main() -> anyhow::Result<()> {
 async fn run(db: &Db, user_id: i64, with_audit: bool) -> anyhow::Result<(Duration, Duration, f64)> {
     let started = Instant::now();
     let mut tasks = Vec::new();
+    // One audit log for every writer: they share its sealing rounds, as a server's requests do.
+    let audit = AuditLog::new(db.clone());
     for w in 0..WRITERS {
         let db = db.clone();
+        let audit = audit.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(PER_WRITER);
             for i in 0..PER_WRITER {
@@ -73,8 +76,6 @@ async fn run(db: &Db, user_id: i64, with_audit: bool) -> anyhow::Result<(Duratio
                     serde_json::from_value(serde_json::json!({"name": format!("w{w} p{i}")}))?;
                 let new = body.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
                 let t = Instant::now();
-                let mut tx = db.begin().await?;
-                let p = projects::insert(&mut tx, user_id, &new).await?;
                 if with_audit {
                     let actor = Actor {
                         id: Some(user_id),
@@ -82,8 +83,9 @@ async fn run(db: &Db, user_id: i64, with_audit: bool) -> anyhow::Result<(Duratio
                         request_id: "bench".into(),
                         reason: None,
                     };
-                    audit::append(
-                        &mut tx,
+                    let mut work = audit.begin().await?;
+                    let p = projects::insert(work.tx(), user_id, &new).await?;
+                    work.commit(
                         &actor,
                         Change {
                             action: "project.create",
@@ -95,8 +97,11 @@ async fn run(db: &Db, user_id: i64, with_audit: bool) -> anyhow::Result<(Duratio
                         },
                     )
                     .await?;
+                } else {
+                    let mut tx = db.begin().await?;
+                    projects::insert(&mut tx, user_id, &new).await?;
+                    tx.commit().await?;
                 }
-                tx.commit().await?;
                 latencies.push(t.elapsed());
             }
             anyhow::Ok(latencies)

@@ -18,10 +18,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use regassist::assistant::classifier::load_index;
 use regassist::db::mirror::{search_510k, MirrorQuery};
 use regassist::db::Db;
 use regassist::domain::classify::{ClassIndex, Params};
-use regassist::mirror::{classifier::load_index, import_file, text::decode_latin1};
+use regassist::mirror::{import_file, text::decode_latin1};
 
 fn data_dir() -> PathBuf {
     std::env::var("FDA_DATA_DIR")

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::fake_openfda::FakeOpenFda;
-use regassist::app::{self, AppState};
+use regassist::app;
 use regassist::config::Config;
 
 const CONNECTIONS: usize = 64;
@@ -106,7 +106,7 @@ async fn main() {
     config.openfda_daily_limit = u32::MAX;
     let listener = app::bind(&config).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::with_db(config, test_db.db.clone()).unwrap();
+    let state = app::start(config, test_db.db.clone()).await.unwrap();
     tokio::spawn(app::serve(state, listener, std::future::pending()));
     let token = common::mint(
         serde_json::json!({"sub": "bench", "email": "bench@example.com",

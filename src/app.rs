@@ -1,103 +1,82 @@
-//! `AppState` (one shared handle to the services), building the app from a config, serving with a
-//! graceful shutdown.
+//! The composition root: builds the services from a config and an open database, starts what
+//! runs beside the server (migrations, the classification table, sealing sweeps, checkpoints,
+//! the mirror seed, the classifier warm-up), and serves with a graceful shutdown. `main` and the
+//! tests start the service through [`start`], so the tests run what production runs.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
-use crate::auth::JwtVerifier;
+use crate::accounts::SignIn;
+use crate::assistant::Assistant;
+use crate::audit::AuditLog;
 use crate::cache::{redis_pool, Cache};
 use crate::config::Config;
 use crate::db::Db;
-use crate::http::health::Check;
+use crate::http::{AppState, Services};
+use crate::openfda::OpenFda;
 use crate::rate_limit::RateLimiter;
+use crate::search::PredicateSearch;
 
-/// What every handler reaches. axum clones the state for each extractor and middleware of each
-/// request, so it is one reference count over [`Services`] rather than one per handle.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.0
+/// Prepares the database (migrations unless disabled, the built-in classification table), builds
+/// the services and starts the background work. What `regassist serve` runs.
+pub async fn start(config: Config, db: Db) -> anyhow::Result<AppState> {
+    if config.auto_migrate {
+        db.migrate().await.context("applying migrations")?;
     }
+    if config.load_classification && db.migrations_applied().await.unwrap_or(false) {
+        crate::mirror::ensure_classification(&db).await?;
+    }
+    let state = build(config, db)?;
+    spawn_seal_sweeps(&state.audit);
+    spawn_checkpoints(&state);
+    if state.config.seed_510k {
+        crate::mirror::seed::spawn_seed(
+            state.db.clone(),
+            state.config.seed_510k_dir.clone().into(),
+        );
+    }
+    state.assistant.spawn_warm_up();
+    Ok(state)
 }
 
-pub struct Services {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub redis: Option<deadpool_redis::Pool>,
-    pub cache: Cache,
-    pub limiter: RateLimiter,
-    /// The openFDA client (budget, breaker and health inside).
-    pub openfda: crate::openfda::OpenFda,
-    /// Predicate-search flights under way.
-    pub search: crate::search::SearchState,
-    pub jwt: Arc<JwtVerifier>,
-    pub metrics: PrometheusHandle,
-    /// Set on SIGTERM/SIGINT: readiness answers 503 from then on.
-    pub draining: Arc<AtomicBool>,
-    pub started: Instant,
-    /// The classification assistant's in-memory index (built on first use, after imports).
-    pub classifier: Arc<crate::mirror::classifier::Classifier>,
-}
-
-impl AppState {
-    /// Connects to the database (migrating unless disabled) and Redis, as configured.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = Db::connect(&config).await?;
-        if config.auto_migrate {
-            db.migrate().await.context("applying migrations")?;
-        }
-        // Only on a migrated schema: `regassist check` builds the state without migrating.
-        if config.load_classification && db.migrations_applied().await.unwrap_or(false) {
-            crate::mirror::ensure_classification(&db).await?;
-        }
-        Self::with_db(config, db)
-    }
-
-    /// Builds the state around an open database (tests use this).
-    pub fn with_db(config: Config, db: Db) -> anyhow::Result<Self> {
-        let redis = match &config.redis_url {
-            Some(url) => Some(redis_pool(url.expose()).context("configuring REDIS_URL")?),
-            None => None,
-        };
-        let (cache, limiter) = match &redis {
-            Some(pool) => (
-                Cache::Redis(pool.clone(), Arc::default()),
-                RateLimiter::redis(pool.clone()),
-            ),
-            None => (Cache::memory(), RateLimiter::memory()),
-        };
-        let openfda = crate::openfda::OpenFda::new(&config, limiter.clone())
-            .context("configuring the openFDA client")?;
-        Ok(AppState(Arc::new(Services {
-            openfda,
-            search: crate::search::SearchState::default(),
-            jwt: Arc::new(JwtVerifier::new(&config)),
-            config: Arc::new(config),
-            db,
-            redis,
-            cache,
-            limiter,
-            metrics: crate::telemetry::metrics_handle(),
-            draining: Arc::new(AtomicBool::new(false)),
-            started: Instant::now(),
-            classifier: Arc::default(),
-        })))
-    }
-
-    /// What the service last saw of openFDA, for `/health` (no upstream call).
-    pub fn openfda_check(&self) -> Option<Check> {
-        Some(crate::http::openfda_admin::openfda_check(self))
-    }
+/// Builds the services around an open database, without touching it or starting anything
+/// (`regassist check` and `cache clear` use it alone).
+pub fn build(config: Config, db: Db) -> anyhow::Result<AppState> {
+    let redis = match &config.redis_url {
+        Some(url) => Some(redis_pool(url.expose()).context("configuring REDIS_URL")?),
+        None => None,
+    };
+    let (cache, limiter) = match &redis {
+        Some(pool) => (
+            Cache::Redis(pool.clone(), Arc::default()),
+            RateLimiter::redis(pool.clone()),
+        ),
+        None => (Cache::memory(), RateLimiter::memory()),
+    };
+    let openfda =
+        OpenFda::new(&config, limiter.clone()).context("configuring the openFDA client")?;
+    let audit = AuditLog::new(db.clone());
+    let search = PredicateSearch::new(&config, db.clone(), cache.clone(), openfda.clone());
+    Ok(AppState(Arc::new(Services {
+        assistant: Assistant::new(audit.clone(), search.clone()),
+        sign_in: SignIn::new(&config, audit.clone()),
+        search,
+        openfda,
+        audit,
+        config: Arc::new(config),
+        db,
+        redis,
+        cache,
+        limiter,
+        metrics: crate::telemetry::metrics_handle(),
+        draining: Arc::new(AtomicBool::new(false)),
+        started: Instant::now(),
+    })))
 }
 
 /// Binds the configured address.
@@ -168,16 +147,16 @@ pub async fn shutdown_signal() {
 
 /// How often queued audit rows nobody is waiting for (their writer's process stopped between
 /// commit and round) are sealed.
-const SEAL_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+const SEAL_SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Seals leftover queued audit rows now and every few seconds.
-pub fn spawn_seal_sweeps(state: &AppState) {
-    let db = state.db.clone();
+fn spawn_seal_sweeps(audit: &AuditLog) {
+    let audit = audit.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SEAL_SWEEP_EVERY);
         loop {
             tick.tick().await;
-            match db.sealer().sweep(&db).await {
+            match audit.sweep().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "sealed audit rows left queued"),
                 Err(e) => tracing::warn!(error = %e, "could not seal queued audit rows"),
@@ -187,21 +166,24 @@ pub fn spawn_seal_sweeps(state: &AppState) {
 }
 
 /// Writes a signed audit checkpoint every minute while the head moves.
-pub fn spawn_checkpoints(state: &AppState) {
+fn spawn_checkpoints(state: &AppState) {
     let Some(key) = state.config.audit_checkpoint_key.clone() else {
         return;
     };
-    let db = state.db.clone();
+    let audit = state.audit.clone();
     let path = state.config.audit_checkpoint_file.clone();
     tokio::spawn(async move {
         let mut last = None;
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let head = crate::db::audit::current_head(&db).await.ok().flatten();
+            let head = crate::db::audit::current_head(audit.db())
+                .await
+                .ok()
+                .flatten();
             if head.is_some() && head != last {
                 if let Err(e) =
-                    crate::audit::write_checkpoint(&db, key.expose().as_bytes(), &path).await
+                    crate::audit::write_checkpoint(&audit, key.expose().as_bytes(), &path).await
                 {
                     tracing::warn!(error = %e, "could not write the audit checkpoint");
                 }

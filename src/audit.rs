@@ -1,5 +1,7 @@
-//! The hash-chained audit trail: append inside the caller's transaction (sealed onto the chain in
-//! group-commit rounds, see [`seal`]), verify, checkpoint.
+//! The hash-chained audit trail and the unit of work of every audited change: [`AuditLog::begin`]
+//! opens the transaction, [`Recording::commit`] adds its one audit row, commits, and returns once
+//! the row is on the chain (sealed in group-commit rounds on PostgreSQL, see [`seal`]). Also
+//! verification and checkpoints.
 //!
 //! # Canonical encoding (what an outside tool recomputes)
 //!
@@ -24,6 +26,8 @@
 //! {head_seq}:{head_hash}:{at}"` with HMAC-SHA256 under `AUDIT_CHECKPOINT_KEY`; kept outside the
 //! table, it reveals rows cut off the end of the chain.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,10 +37,11 @@ use utoipa::ToSchema;
 use crate::db::audit::{self as store, AuditRow};
 use crate::db::{now, Db, Tx};
 
+use seal::Sealer;
+
 mod checkpoint;
-pub mod seal;
+mod seal;
 pub use checkpoint::{load_checkpoint, write_checkpoint, Checkpoint};
-pub use seal::Sealer;
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -60,11 +65,79 @@ pub struct Change<'a> {
     pub after: Option<Value>,
 }
 
-/// Records one row inside `tx`; if the caller's transaction rolls back, the row goes with it.
-/// PostgreSQL: the row is queued with the change and sealed onto the chain (`seq`, `hash`) by the
-/// round that `tx.commit()` waits for. SQLite: it is chained right here (see [`seal`]).
-pub async fn append(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> anyhow::Result<()> {
-    let row = AuditRow {
+/// The audit trail of one database, with this process's sealing rounds. Cheap to clone; build
+/// one per process and database (its clones share the rounds).
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    db: Db,
+    sealer: Arc<Sealer>,
+}
+
+/// One audited change in the making: its writes go into [`Recording::tx`], and the only way to
+/// commit them is [`Recording::commit`], which records the change. Dropped, it rolls back.
+pub struct Recording {
+    tx: Tx,
+    log: AuditLog,
+}
+
+impl AuditLog {
+    pub fn new(db: Db) -> Self {
+        AuditLog {
+            db,
+            sealer: Arc::default(),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Opens the transaction of one audited change.
+    pub async fn begin(&self) -> Result<Recording, sqlx::Error> {
+        Ok(Recording {
+            tx: self.db.begin().await?,
+            log: self.clone(),
+        })
+    }
+
+    /// Seals rows left queued (by a replica that stopped between a write's commit and its
+    /// round); returns how many.
+    pub async fn sweep(&self) -> Result<u64, sqlx::Error> {
+        self.sealer.sweep(&self.db).await
+    }
+}
+
+impl Recording {
+    /// The transaction the change's writes go into.
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// Records `change` by `actor` in the same transaction and commits. PostgreSQL: the row is
+    /// queued with the change and sealed onto the chain (`seq`, `hash`) by a round this call
+    /// waits for; if that round fails the change stands and its row stays queued for the next
+    /// round. SQLite: the row is chained inside the transaction (its single writer serialises).
+    pub async fn commit(mut self, actor: &Actor, change: Change<'_>) -> Result<(), sqlx::Error> {
+        let row = audit_row(actor, change);
+        let queued = self.tx.is_postgres();
+        if queued {
+            store::queue(&mut self.tx, &row).await?;
+        } else {
+            seal::chain(&mut self.tx, vec![row]).await?;
+        }
+        self.tx.commit().await?;
+        if queued {
+            if let Err(e) = self.log.sealer.after_commit(&self.log.db).await {
+                tracing::error!(error = %e, "audit rows committed but not sealed yet");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The row of a change, before its place on the chain is known.
+fn audit_row(actor: &Actor, change: Change<'_>) -> AuditRow {
+    AuditRow {
         seq: 0,
         occurred_at: now(),
         actor_id: actor.id,
@@ -79,14 +152,7 @@ pub async fn append(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> anyhow::R
         request_id: actor.request_id.clone(),
         prev_hash: String::new(),
         hash: String::new(),
-    };
-    if tx.is_postgres() {
-        store::queue(tx, &row).await?;
-        tx.mark_audit_queued();
-    } else {
-        seal::chain(tx, vec![row]).await?;
     }
-    Ok(())
 }
 
 /// `at` as hashed and exported.

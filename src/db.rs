@@ -15,7 +15,6 @@ pub mod projects;
 pub mod users;
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,28 +23,25 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
-use crate::audit::Sealer;
 use crate::config::Config;
 
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// The PostgreSQL pool and the audit chain's sealing rounds of this process.
+/// The PostgreSQL pools.
 #[derive(Clone, Debug)]
 pub struct PgDb {
     pub pool: PgPool,
-    /// One connection of the rounds' own, so a round never queues for a connection behind the
-    /// requests that are waiting for it to finish.
+    /// One connection of its own for work that others wait on (the audit chain's sealing
+    /// rounds), so it never queues for a connection behind the requests waiting for it.
     pub round_pool: PgPool,
-    pub sealer: Arc<Sealer>,
 }
 
-/// SQLite's two pools (many readers, one writer) and the audit chain's sealing rounds.
+/// SQLite's two pools (many readers, one writer).
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
     pub read: SqlitePool,
     pub write: SqlitePool,
-    pub sealer: Arc<Sealer>,
 }
 
 #[derive(Clone, Debug)]
@@ -54,12 +50,9 @@ pub enum Db {
     Sqlite(SqliteDb),
 }
 
-/// An open transaction on either backend. It remembers whether it queued audit rows, so that
-/// [`Tx::commit`] returns only once they are sealed onto the chain.
+/// An open transaction on either backend; dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     pub conn: TxConn,
-    db: Db,
-    queued_audit: bool,
 }
 
 /// A transaction's connection.
@@ -150,11 +143,7 @@ impl Db {
                 .max_connections(1)
                 .acquire_timeout(config.db_acquire_timeout)
                 .connect_lazy_with(options);
-            Ok(Db::Postgres(PgDb {
-                pool,
-                round_pool,
-                sealer: Arc::default(),
-            }))
+            Ok(Db::Postgres(PgDb { pool, round_pool }))
         } else {
             Self::connect_sqlite(url, config.db_max_connections, config.db_acquire_timeout).await
         }
@@ -193,11 +182,7 @@ impl Db {
             .connect_with(options)
             .await
             .context("opening SQLite database")?;
-        Ok(Db::Sqlite(SqliteDb {
-            read,
-            write,
-            sealer: Arc::default(),
-        }))
+        Ok(Db::Sqlite(SqliteDb { read, write }))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -253,32 +238,16 @@ impl Db {
             Db::Postgres(pg) => TxConn::Postgres(pg.pool.begin().await?),
             Db::Sqlite(s) => TxConn::Sqlite(s.write.begin().await?),
         };
-        Ok(self.tx(conn))
+        Ok(Tx { conn })
     }
 
-    /// A transaction for a sealing round (see [`PgDb::round_pool`]).
+    /// A transaction on the connection kept for work others wait on (see [`PgDb::round_pool`]).
     pub async fn begin_round(&self) -> Result<Tx, sqlx::Error> {
         let conn = match self {
             Db::Postgres(pg) => TxConn::Postgres(pg.round_pool.begin().await?),
             Db::Sqlite(s) => TxConn::Sqlite(s.write.begin().await?),
         };
-        Ok(self.tx(conn))
-    }
-
-    fn tx(&self, conn: TxConn) -> Tx {
-        Tx {
-            conn,
-            db: self.clone(),
-            queued_audit: false,
-        }
-    }
-
-    /// This process's sealing rounds for the audit chain.
-    pub fn sealer(&self) -> &Sealer {
-        match self {
-            Db::Postgres(pg) => &pg.sealer,
-            Db::Sqlite(s) => &s.sealer,
-        }
+        Ok(Tx { conn })
     }
 
     pub async fn close(&self) {
@@ -298,23 +267,7 @@ impl Db {
 const MIGRATIONS_DONE: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
 
 impl Tx {
-    /// Commits; when the transaction queued audit rows, returns once they are on the chain.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let queued_audit = self.queued_audit;
-        let db = self.db.clone();
-        self.commit_round().await?;
-        if queued_audit {
-            if let Err(e) = db.sealer().after_commit(&db).await {
-                // The change and its audit rows are committed; the rows stay queued for the next
-                // round (any later write's, or the periodic sweep), so the change stands.
-                tracing::error!(error = %e, "audit rows committed but not sealed yet");
-            }
-        }
-        Ok(())
-    }
-
-    /// Commits without waiting for a sealing round: the round's own transaction.
-    pub(crate) async fn commit_round(self) -> Result<(), sqlx::Error> {
         match self.conn {
             TxConn::Postgres(tx) => tx.commit().await,
             TxConn::Sqlite(tx) => tx.commit().await,
@@ -323,11 +276,6 @@ impl Tx {
 
     pub fn is_postgres(&self) -> bool {
         matches!(self.conn, TxConn::Postgres(_))
-    }
-
-    /// Notes that this transaction queued audit rows (see [`crate::audit::append`]).
-    pub fn mark_audit_queued(&mut self) {
-        self.queued_audit = true;
     }
 }
 

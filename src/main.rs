@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use regassist::app::{self, AppState};
-use regassist::audit::{self, Actor};
+use regassist::app;
+use regassist::audit::{self, Actor, AuditLog};
 use regassist::config::Config;
 use regassist::db::Db;
 use regassist::{accounts, backup, telemetry};
@@ -165,13 +165,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     api_key,
                 },
         } => {
-            let db = connect_migrated(&config).await?;
+            let audit = AuditLog::new(connect_migrated(&config).await?);
             let cli_actor = Actor {
                 request_id: format!("cli-{}", uuid::Uuid::new_v4()),
                 reason: Some("created with `regassist users create`".into()),
                 ..Actor::default()
             };
-            let user = accounts::create_user(&db, &cli_actor, &email, &name, &role).await?;
+            let user = accounts::create_user(&audit, &cli_actor, &email, &name, &role).await?;
             println!(
                 "created user {} <{}> with role {}",
                 user.id, user.email, user.role
@@ -182,7 +182,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     email: Some(user.email.clone()),
                     ..cli_actor
                 };
-                let (_, key) = accounts::issue_key(&db, &actor, user.id, "cli", None).await?;
+                let (_, key) = accounts::issue_key(&audit, &actor, user.id, "cli", None).await?;
                 println!("API key (shown once, store it now):");
                 println!("{key}");
             }
@@ -192,7 +192,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Cache {
             command: CacheCommand::Clear { prefix },
         } => {
-            let state = AppState::build(config).await?;
+            let db = Db::connect(&config).await?;
+            let state = app::build(config, db)?;
             let deleted = state.cache.delete_prefix(&prefix).await?;
             println!(
                 "deleted {deleted} cached entries from {} with prefix {prefix:?}",
@@ -231,16 +232,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     tracing::info!(config = %config.redacted().replace('\n', " "), "starting");
     let listener = app::bind(&config).await?;
-    let state = AppState::build(config).await?;
-    app::spawn_seal_sweeps(&state);
-    app::spawn_checkpoints(&state);
-    if state.config.seed_510k {
-        regassist::mirror::seed::spawn_seed(
-            state.db.clone(),
-            state.config.seed_510k_dir.clone().into(),
-        );
-    }
-    regassist::mirror::classifier::spawn_warm_up(state.classifier.clone(), state.db.clone());
+    let db = Db::connect(&config).await?;
+    let state = app::start(config, db).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
         database = state.db.backend(),
@@ -257,10 +250,11 @@ async fn check(config: Config, target: CheckTarget) -> anyhow::Result<ExitCode> 
     }
     let mut config = config;
     config.auto_migrate = false;
-    let state = AppState::build(config).await?;
+    let db = Db::connect(&config).await?;
+    let state = app::build(config, db)?;
     let check = match target {
-        CheckTarget::Database => regassist::http::health::check_database(&state).await,
-        CheckTarget::Redis => regassist::http::health::check_redis(&state).await,
+        CheckTarget::Database => regassist::http::health::check_database(&state.db).await,
+        CheckTarget::Redis => regassist::http::health::check_redis(state.redis.as_ref()).await,
         // Answered above without a database; kept for an exhaustive match.
         CheckTarget::Openfda => return check_openfda(state.config.as_ref().clone()).await,
     };
@@ -364,7 +358,9 @@ async fn audit_command(config: Config, command: AuditCommand) -> anyhow::Result<
             let Some(key) = key else {
                 anyhow::bail!("AUDIT_CHECKPOINT_KEY is not set");
             };
-            match audit::write_checkpoint(&db, &key, &config.audit_checkpoint_file).await? {
+            match audit::write_checkpoint(&AuditLog::new(db), &key, &config.audit_checkpoint_file)
+                .await?
+            {
                 Some(cp) => println!("{}", serde_json::to_string_pretty(&cp)?),
                 None => println!("the audit trail is empty; nothing to checkpoint"),
             }

@@ -7,7 +7,7 @@ use sha2::Sha256;
 
 use super::format_at;
 use crate::db::audit as store;
-use crate::db::{now, Db};
+use crate::db::now;
 
 /// A signed `(head_seq, head_hash)` kept outside the table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,13 +74,13 @@ pub fn load_checkpoint(path: &str, key: Option<&[u8]>) -> (Option<Checkpoint>, &
 
 /// Signs the current head and writes it to `path` (atomically, through a temporary file).
 pub async fn write_checkpoint(
-    db: &Db,
+    log: &super::AuditLog,
     key: &[u8],
     path: &str,
 ) -> anyhow::Result<Option<Checkpoint>> {
     // Rows still queued belong before the head this signs.
-    db.sealer().sweep(db).await?;
-    let Some((seq, hash)) = store::current_head(db).await? else {
+    log.sweep().await?;
+    let Some((seq, hash)) = store::current_head(log.db()).await? else {
         return Ok(None);
     };
     let cp = Checkpoint::sign(key, seq, &hash);

@@ -67,7 +67,7 @@ async fn seal_pending(db: &Db) -> Result<u64, sqlx::Error> {
         let n = rows.len() as u64;
         chain(&mut tx, rows).await?;
         store::delete_pending(&mut tx, &ids).await?;
-        tx.commit_round().await?;
+        tx.commit().await?;
         sealed += n;
         if (n as i64) < ROUND_ROWS {
             return Ok(sealed);

@@ -1,32 +1,10 @@
 //! Stored classification results of projects.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::types::Json;
-use utoipa::ToSchema;
 
 use super::{now, Db, Tx};
+use crate::domain::classification::DeviceClassification;
 use crate::{on_read, on_tx};
-
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
-pub struct DeviceClassification {
-    #[serde(skip)]
-    pub id: i64,
-    #[serde(skip)]
-    pub project_id: i64,
-    /// `1`, `2`, `3`, `U`, `N` or `F`.
-    pub device_class: String,
-    pub product_code: String,
-    /// `510k`, `De Novo`, `PMA` or `Exempt`.
-    pub regulatory_pathway: String,
-    #[schema(value_type = Vec<String>)]
-    pub cfr_sections: Json<Vec<String>>,
-    pub confidence_score: f64,
-    pub reasoning: String,
-    #[schema(value_type = Vec<String>)]
-    pub sources: Json<Vec<String>>,
-    pub created_at: DateTime<Utc>,
-}
 
 pub struct NewClassification<'a> {
     pub device_class: &'a str,

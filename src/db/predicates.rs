@@ -1,30 +1,11 @@
 //! Predicate candidates stored for a project, with the user's selections.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use serde_json::Value;
+use chrono::NaiveDate;
 use sqlx::types::Json;
-use utoipa::ToSchema;
 
 use super::{now, Db, Tx};
+use crate::domain::predicate::{PredicateDevice, PredicateFacts};
 use crate::{on_read, on_tx};
-
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
-pub struct PredicateDevice {
-    pub id: i64,
-    pub project_id: i64,
-    pub k_number: String,
-    pub device_name: String,
-    pub intended_use: Option<String>,
-    pub product_code: Option<String>,
-    pub clearance_date: Option<NaiveDate>,
-    pub confidence_score: f64,
-    #[schema(value_type = Object)]
-    pub comparison_data: Json<Value>,
-    pub is_selected: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 /// A candidate to store for a project.
 pub struct NewPredicate<'a> {
@@ -34,12 +15,12 @@ pub struct NewPredicate<'a> {
     pub product_code: Option<&'a str>,
     pub clearance_date: Option<NaiveDate>,
     pub confidence_score: f64,
-    pub comparison_data: &'a Value,
+    pub comparison_data: &'a PredicateFacts,
 }
 
 const COLUMNS: &str =
     "id, project_id, k_number, device_name, intended_use, product_code, clearance_date, \
-    confidence_score, comparison_data, is_selected, created_at, updated_at";
+    confidence_score, comparison_data, is_selected, compared_at, created_at, updated_at";
 
 /// Inserts or refreshes a candidate; an existing row keeps its `is_selected`.
 pub async fn upsert(
@@ -94,6 +75,12 @@ pub async fn set_selected(
     );
     on_tx!(tx, conn => sqlx::query_as::<_, PredicateDevice>(&sql)
         .bind(selected).bind(now()).bind(project_id).bind(id).fetch_optional(conn).await)
+}
+
+/// Records that a comparison of the candidate was made now.
+pub async fn mark_compared(tx: &mut Tx, project_id: i64, id: i64) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE predicate_devices SET compared_at = $1 WHERE project_id = $2 AND id = $3";
+    on_tx!(tx, conn => sqlx::query(sql).bind(now()).bind(project_id).bind(id).execute(conn).await.map(|_| ()))
 }
 
 /// Documents stored for a project (for the dashboard's documents step).

@@ -1,35 +1,11 @@
 //! Projects: owner-scoped reads, optimistic-concurrency updates, soft delete.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::types::Json;
-use utoipa::ToSchema;
 
 use super::filter::{Param, Where};
 use super::{now, total_from_lookahead, Db, Tx};
-use crate::domain::project::{NewProject, ProjectChanges};
+use crate::domain::project::{NewProject, Project, ProjectChanges};
 use crate::{bind_params, on_read, on_tx};
-
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
-pub struct Project {
-    pub id: i64,
-    pub user_id: i64,
-    pub name: String,
-    pub description: Option<String>,
-    pub device_type: Option<String>,
-    pub intended_use: Option<String>,
-    pub product_code: Option<String>,
-    /// `draft`, `active`, `in_progress` or `completed`.
-    pub status: String,
-    /// `high`, `medium`, `low` or null.
-    pub priority: Option<String>,
-    #[schema(value_type = Vec<String>)]
-    pub tags: Json<Vec<String>>,
-    /// Starts at 1 and grows by one per change; the `ETag`.
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 const COLUMNS: &str = "id, user_id, name, description, device_type, intended_use, product_code, \
     status, priority, tags, version, created_at, updated_at";

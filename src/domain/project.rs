@@ -1,11 +1,12 @@
 //! Project input rules: what a client may set on create and update, validated field by field.
 
-use serde::{Deserialize, Deserializer};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use sqlx::types::Json;
 use utoipa::ToSchema;
 
 use super::ids::is_product_code;
-use crate::db::projects::Project;
-use crate::error::{ApiError, FieldErrors};
+use super::validation::{FieldErrors, Invalid};
 
 /// JSON Schema pattern of a string that `str::trim` leaves non-empty: a character outside
 /// Unicode White_Space. Spelled out because `\S` means different sets in ECMA, Python and Rust
@@ -13,6 +14,28 @@ use crate::error::{ApiError, FieldErrors};
 /// only literals, so the same text is repeated in `#[schema(pattern = ...)]`.
 pub const NOT_BLANK: &str =
     r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+/// A project: one device on its way to a submission.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct Project {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub device_type: Option<String>,
+    pub intended_use: Option<String>,
+    pub product_code: Option<String>,
+    /// `draft`, `active`, `in_progress` or `completed`.
+    pub status: String,
+    /// `high`, `medium`, `low` or null.
+    pub priority: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub tags: Json<Vec<String>>,
+    /// Starts at 1 and grows by one per change; the `ETag`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
 
 pub const STATUSES: [&str; 4] = ["draft", "active", "in_progress", "completed"];
 pub const PRIORITIES: [&str; 3] = ["high", "medium", "low"];
@@ -214,7 +237,7 @@ fn push(errors: &mut FieldErrors, field: &str, message: &str) {
 }
 
 impl CreateProject {
-    pub fn validate(self) -> Result<NewProject, ApiError> {
+    pub fn validate(self) -> Result<NewProject, Invalid> {
         let mut errors = FieldErrors::new();
         let project = NewProject {
             name: check_name(&self.name, &mut errors),
@@ -235,13 +258,13 @@ impl CreateProject {
             priority: check_priority(self.priority.as_deref(), &mut errors),
             tags: check_tags(&self.tags, &mut errors),
         };
-        ApiError::check(errors)?;
+        Invalid::check(errors)?;
         Ok(project)
     }
 }
 
 impl UpdateProject {
-    pub fn validate(self) -> Result<ProjectChanges, ApiError> {
+    pub fn validate(self) -> Result<ProjectChanges, Invalid> {
         let mut errors = FieldErrors::new();
         let values = UpdateProjectValues {
             name: self.name.as_deref().map(|n| check_name(n, &mut errors)),
@@ -271,7 +294,7 @@ impl UpdateProject {
                 .map(|v| check_priority(v.as_deref(), &mut errors)),
             tags: self.tags.map(|t| check_tags(&t, &mut errors)),
         };
-        ApiError::check(errors)?;
+        Invalid::check(errors)?;
         Ok(ProjectChanges(values))
     }
 }
@@ -325,7 +348,7 @@ pub fn device_text(project: &Project, extra: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    fn create(json: serde_json::Value) -> Result<NewProject, ApiError> {
+    fn create(json: serde_json::Value) -> Result<NewProject, Invalid> {
         serde_json::from_value::<CreateProject>(json)
             .unwrap()
             .validate()
@@ -406,9 +429,7 @@ mod tests {
             "description": "x".repeat(1001), "tags": vec!["t"; 11]
         }))
         .unwrap_err();
-        let ApiError::Validation { fields, .. } = err else {
-            panic!("not a validation error")
-        };
+        let Invalid(fields) = err;
         for f in ["name", "product_code", "priority", "description", "tags"] {
             assert!(fields.contains_key(f), "{f} missing from {fields:?}");
         }

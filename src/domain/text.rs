@@ -1,5 +1,6 @@
-//! Text analysis shared by predicate ranking and classification: tokenising, a medical-device
-//! stop-word list, Porter stemming, and BM25 scoring.
+//! Text analysis shared by predicate search, ranking and classification: the one tokeniser
+//! ([`words`]), a medical-device stop-word list, the words a search asks for, Porter stemming,
+//! and BM25 scoring.
 
 use std::collections::HashMap;
 
@@ -100,20 +101,48 @@ pub fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.contains(&word)
 }
 
-/// The lowercased, stop-word-free, stemmed terms of `text`, in order. Numbers-only tokens and
-/// single letters are dropped; letters with digits ("co2", "3d") are kept.
+/// The tokeniser: the lowercase words of `text` (runs of letters and digits), in order.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// True for a word that can tell devices apart: two characters or more, not only digits, not a
+/// stop word. Letters with digits ("co2", "3d") count.
+pub fn is_significant(word: &str) -> bool {
+    word.chars().nth(1).is_some()
+        && !word.chars().all(|c| c.is_ascii_digit())
+        && !is_stop_word(word)
+}
+
+/// How many words of a text a search asks for: the first ones carry the device's name.
+pub const MAX_SEARCH_WORDS: usize = 8;
+
+/// The distinct significant words of free text, the first [`MAX_SEARCH_WORDS`] in order of
+/// appearance: what a predicate search asks its source for. Empty means the text names nothing.
+pub fn significant_words(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in words(text).filter(|w| is_significant(w)) {
+        if !out.contains(&w) {
+            out.push(w);
+        }
+        if out.len() == MAX_SEARCH_WORDS {
+            break;
+        }
+    }
+    out
+}
+
+/// The stemmed significant words of `text`, in order: what ranking and classification compare.
 pub fn terms(text: &str) -> Vec<String> {
     thread_local! {
         static STEMMER: Stemmer = Stemmer::create(Algorithm::English);
     }
-    let lower = text.to_lowercase();
     STEMMER.with(|stemmer| {
-        lower
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.chars().count() > 1)
-            .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
-            .filter(|w| !is_stop_word(w))
-            .map(|w| stemmer.stem(w).into_owned())
+        words(text)
+            .filter(|w| is_significant(w))
+            .map(|w| stemmer.stem(&w).into_owned())
             .collect()
     })
 }

@@ -3,11 +3,11 @@
 use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
-use crate::assistant::{self, ExecuteRequest, ExecuteResponse};
-use crate::auth::AuthUser;
+use crate::assistant::{ExecuteRequest, ExecuteResponse};
+use crate::error::ApiResult;
+use crate::http::auth::AuthUser;
 use crate::http::extract::Json;
-use crate::search::Failure;
+use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(execute))
@@ -18,15 +18,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/api/agent/execute", tag = "assistant", security(("bearer" = [])),
     request_body = ExecuteRequest,
     responses((status = 200, description = "The task's result", body = ExecuteResponse),
-              (status = 404, description = "The project or predicate does not exist (or is someone else's)", body = crate::error::ErrorBody),
-              (status = 422, description = "A field is invalid, or the task lacks what it needs: `predicate_comparison` without `project_id`, `predicate_search` with neither text nor a product code, `device_classification` whose text matches no product code; see fields", body = crate::error::ErrorBody),
-              (status = 502, description = "openFDA answered something unreadable", body = crate::error::ErrorBody),
-              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::error::ErrorBody),
-              (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::error::ErrorBody)))]
+              (status = 404, description = "The project or predicate does not exist (or is someone else's)", body = crate::http::error::ErrorBody),
+              (status = 422, description = "A field is invalid, or the task lacks what it needs: `predicate_comparison` without `project_id`, `predicate_search` with neither text nor a product code, `device_classification` whose text matches no product code; see fields", body = crate::http::error::ErrorBody),
+              (status = 502, description = "openFDA answered something unreadable", body = crate::http::error::ErrorBody),
+              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::http::error::ErrorBody),
+              (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::http::error::ErrorBody)))]
 async fn execute(
     State(state): State<AppState>,
     auth: AuthUser,
     Json(body): Json<ExecuteRequest>,
-) -> Result<Json<ExecuteResponse>, Failure> {
-    Ok(Json(assistant::execute(&state, &auth, body).await?))
+) -> ApiResult<Json<ExecuteResponse>> {
+    Ok(Json(
+        state
+            .assistant
+            .execute(&auth.actor, auth.user.id, body)
+            .await?,
+    ))
 }

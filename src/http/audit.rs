@@ -10,14 +10,14 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::audit::{self, format_at, Verification};
-use crate::auth::{AuditorUser, AuthUser};
 use crate::db::audit::{self as store, AuditFilter, AuditRow};
 use crate::db::projects;
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::{AuditorUser, AuthUser};
 use crate::http::extract::{Json, Page, Path, Query};
 use crate::http::project_reports::download;
+use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

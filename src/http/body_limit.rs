@@ -14,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::http::AppState;
 
 /// The most a refused body is read for; a bigger one gets its connection closed.
 const DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;

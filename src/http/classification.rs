@@ -6,16 +6,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
-use crate::auth::AuthUser;
-use crate::db::classifications::{self, DeviceClassification};
+use crate::db::classifications;
 use crate::db::mirror::{self, ProductCode};
+use crate::domain::classification::DeviceClassification;
 use crate::domain::classify::Suggestion;
 use crate::domain::ids::is_product_code;
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::AuthUser;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::projects::owned;
-use crate::mirror::assist;
+use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,7 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = [])),
     params(("code" = String, Path, description = "Three capital letters, e.g. `FRN`", pattern = "^[A-Z]{3}$")),
     responses((status = 200, description = "The product code", body = ProductCode),
-              (status = 422, description = "Not three capital letters", body = crate::error::ErrorBody)))]
+              (status = 422, description = "Not three capital letters", body = crate::http::error::ErrorBody)))]
 async fn get_product_code(
     State(state): State<AppState>,
     _auth: AuthUser,
@@ -92,7 +92,7 @@ async fn suggest(
     if !(1..=20).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 20"));
     }
-    let index = state.classifier.index(&state.db).await?;
+    let index = state.assistant.classifier().index(&state.db).await?;
     Ok(Json(Suggestions {
         results: index.suggest(q, limit),
     }))
@@ -110,21 +110,17 @@ pub struct ClassificationStarted {
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
     responses((status = 200, description = "The stored classification", body = ClassificationStarted),
-              (status = 422, description = "The project's name, device type, description and intended use match no product code (too little text); describe the device", body = crate::error::ErrorBody)))]
+              (status = 422, description = "The project's name, device type, description and intended use match no product code (too little text); describe the device", body = crate::http::error::ErrorBody)))]
 async fn start_classification(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ClassificationStarted>> {
     let project = owned(&state, &auth, id).await?;
-    let outcome = assist::classify_project(
-        &state.db,
-        &state.classifier,
-        &auth.actor,
-        auth.user.id,
-        &project,
-    )
-    .await?;
+    let outcome = state
+        .assistant
+        .classify_project(&auth.actor, auth.user.id, &project)
+        .await?;
     let Some((classification, _)) = outcome else {
         return Err(ApiError::field(
             "description",

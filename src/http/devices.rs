@@ -3,12 +3,12 @@
 use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::mirror::{self, Fda510k};
 use crate::domain::ids::is_k_number;
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::AuthUser;
 use crate::http::extract::{Json, Path};
+use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_510k))
@@ -19,7 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = [])),
     params(("k_number" = String, Path, description = "`K`, `DEN` or `BK` and six digits, e.g. `K872032`", pattern = "^(K|DEN|BK)[0-9]{6}$")),
     responses((status = 200, description = "The 510(k) record", body = Fda510k),
-              (status = 422, description = "Not a 510(k) number", body = crate::error::ErrorBody)))]
+              (status = 422, description = "Not a 510(k) number", body = crate::http::error::ErrorBody)))]
 async fn get_510k(
     State(state): State<AppState>,
     _auth: AuthUser,

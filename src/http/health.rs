@@ -13,8 +13,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::cache::redis_ping;
+use crate::db::Db;
+use crate::http::AppState;
 
 pub const SERVICE_NAME: &str = "medical-device-regulatory-assistant";
 
@@ -57,10 +58,10 @@ fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
 }
 
-pub async fn check_database(state: &AppState) -> Check {
+pub async fn check_database(db: &Db) -> Check {
     let start = Instant::now();
-    let stats = state.db.pool_stats();
-    let result = tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await;
+    let stats = db.pool_stats();
+    let result = tokio::time::timeout(Duration::from_secs(2), db.ping()).await;
     let (healthy, status, message) = match result {
         Ok(Ok(())) => (true, "connected", format!("{} answers", stats.backend)),
         Ok(Err(e)) => (
@@ -83,9 +84,9 @@ pub async fn check_database(state: &AppState) -> Check {
     }
 }
 
-pub async fn check_redis(state: &AppState) -> Check {
+pub async fn check_redis(redis: Option<&deadpool_redis::Pool>) -> Check {
     let start = Instant::now();
-    let Some(pool) = &state.redis else {
+    let Some(pool) = redis else {
         return Check {
             healthy: true,
             status: "not_configured".into(),
@@ -154,13 +155,13 @@ fn report(start: Instant, checks: BTreeMap<String, Check>, critical: &[&str]) ->
               (status = 503, description = "The database is down", body = HealthReport)))]
 async fn health(State(state): State<AppState>) -> Response {
     let start = Instant::now();
-    let (database, redis) = tokio::join!(check_database(&state), check_redis(&state));
+    let (database, redis) =
+        tokio::join!(check_database(&state.db), check_redis(state.redis.as_ref()));
     let mut checks = BTreeMap::new();
     checks.insert("database".to_string(), database);
     checks.insert("redis".to_string(), redis);
-    if let Some(openfda) = state.openfda_check() {
-        checks.insert("openfda".to_string(), openfda);
-    }
+    let openfda = super::openfda_admin::openfda_check(&state.openfda, state.config.openfda_mode);
+    checks.insert("openfda".to_string(), openfda);
     report(start, checks, &["database"])
 }
 
@@ -171,7 +172,7 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn health_database(State(state): State<AppState>) -> Response {
     let start = Instant::now();
     let mut checks = BTreeMap::new();
-    checks.insert("database".to_string(), check_database(&state).await);
+    checks.insert("database".to_string(), check_database(&state.db).await);
     report(start, checks, &["database"])
 }
 
@@ -182,7 +183,7 @@ async fn health_database(State(state): State<AppState>) -> Response {
 async fn health_redis(State(state): State<AppState>) -> Response {
     let start = Instant::now();
     let mut checks = BTreeMap::new();
-    checks.insert("redis".to_string(), check_redis(&state).await);
+    checks.insert("redis".to_string(), check_redis(state.redis.as_ref()).await);
     report(start, checks, &["redis"])
 }
 

@@ -15,9 +15,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 
-use crate::app::AppState;
 use crate::config::Config;
-use crate::error::{error_response, ApiError, REQUEST_ID};
+use crate::error::ApiError;
+use crate::http::error::{error_response, REQUEST_ID};
+use crate::http::AppState;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -79,7 +80,7 @@ async fn observe(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let request_id = crate::error::current_request_id();
+    let request_id = crate::http::error::current_request_id();
     let span = tracing::info_span!(
         "request",
         method = %method,
@@ -238,7 +239,11 @@ async fn normalize_errors(req: Request, next: Next) -> Response {
 async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Timeout("the request took too long".into()).into_response(),
+        Err(_) => ApiError::Timeout {
+            message: "the request took too long".into(),
+            retry_after_secs: None,
+        }
+        .into_response(),
     }
 }
 

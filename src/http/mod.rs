@@ -1,11 +1,15 @@
-//! The HTTP layer: the router, the OpenAPI document built from the handlers themselves, and one
-//! file per resource. Handlers stay short and call `db::*`, `audit` or the use-case modules.
+//! The web layer: the router, the middleware, the extractors (sign-in included), the mapping of
+//! errors to the one error body, the OpenAPI document built from the handlers themselves, and one
+//! file per resource. Handlers stay short: they parse, call a use case (`assistant`, `search`,
+//! `accounts`), a `db::*` read, or `audit` for a change, and shape the answer.
 
 pub mod agent;
 pub mod audit;
+pub mod auth;
 pub mod body_limit;
 pub mod classification;
 pub mod devices;
+pub mod error;
 pub mod extract;
 pub mod health;
 pub mod middleware;
@@ -15,13 +19,14 @@ pub mod predicate_input;
 pub mod predicates;
 pub mod project_reports;
 pub mod projects;
+mod state;
 pub mod users;
 
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::AppState;
+pub use state::{AppState, Services};
 
 /// Every resource's routes with their OpenAPI operations.
 fn api_routes() -> OpenApiRouter<AppState> {

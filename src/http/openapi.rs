@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa::OpenApi as _;
 
-use crate::error::ErrorBody;
+use crate::http::error::ErrorBody;
 use crate::http::health::{Check, HealthReport};
 
 #[derive(utoipa::OpenApi)]

@@ -11,14 +11,14 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
-use crate::audit::{self, Change};
-use crate::auth::AdminUser;
+use crate::audit::Change;
 use crate::config::OpenFdaMode;
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::AdminUser;
 use crate::http::extract::{Json, Query};
 use crate::http::health::Check;
-use crate::openfda::CircuitState;
+use crate::http::AppState;
+use crate::openfda::{CircuitState, OpenFda};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,14 +28,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The `checks.openfda` entry of `/health`: unhealthy (so `degraded`) while the circuit is open
 /// or the newest call failed.
-pub fn openfda_check(state: &AppState) -> Check {
+pub fn openfda_check(client: &OpenFda, mode: OpenFdaMode) -> Check {
     let start = Instant::now();
-    let client = &state.openfda;
     let seen = client.health().snapshot();
     let circuit = client.circuit();
     let (left_minute, left_day) = client.budget().last_seen_remaining();
-    let mode = mode_name(state.config.openfda_mode);
-    let (healthy, status, message) = if state.config.openfda_mode == OpenFdaMode::Mirror {
+    let (healthy, status, message) = if mode == OpenFdaMode::Mirror {
         (
             true,
             "not_used",
@@ -66,7 +64,7 @@ pub fn openfda_check(state: &AppState) -> Check {
         status: status.into(),
         message,
         details: json!({
-            "mode": mode,
+            "mode": mode_name(mode),
             "circuit": circuit.as_str(),
             "last_success": seen.last_success,
             "last_error": seen.last_error,
@@ -164,7 +162,7 @@ pub struct Deleted {
 #[utoipa::path(delete, path = "/api/admin/cache", tag = "admin", security(("bearer" = [])),
     params(CachePrefix),
     responses((status = 200, description = "How many entries were deleted", body = Deleted),
-              (status = 503, description = "The cache backend is unreachable", body = crate::error::ErrorBody)))]
+              (status = 503, description = "The cache backend is unreachable", body = crate::http::error::ErrorBody)))]
 async fn clear_cache(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -182,9 +180,8 @@ async fn clear_cache(
         }
     })?;
     state.search.forget(&prefix);
-    let mut tx = state.db.begin().await?;
-    audit::append(
-        &mut tx,
+    let work = state.audit.begin().await?;
+    work.commit(
         &admin.actor,
         Change {
             action: "cache.clear",
@@ -196,6 +193,5 @@ async fn clear_cache(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(Deleted { deleted }))
 }

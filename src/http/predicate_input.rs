@@ -1,32 +1,27 @@
-//! What a predicate search accepts (the `GET` query and the project route's optional body) and
-//! its validation into a `PredicateQuery`. The OpenAPI schema of each field says exactly what the
-//! validation accepts; the rules across fields (`q` or `product_code`, searchable words, date
-//! order) answer 422 and are documented on the operations.
+//! What a predicate search accepts on the wire (the `GET` query and the project route's optional
+//! body). The rules live in `search::query`, the same for every entry point; the OpenAPI schema of
+//! each field says what they accept, and the rules across fields (`q` or `product_code`,
+//! searchable words, date order) answer 422 and are documented on the operations.
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::ids::is_product_code;
-use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::error::ApiResult;
 use crate::http::extract::{json_object, require_json_content_type};
-use crate::openfda::query::significant_words;
-use crate::search::PredicateQuery;
-
-/// Free text longer than this is cut (only the first words reach openFDA anyway).
-const MAX_TEXT: usize = 2000;
+use crate::search::SearchRequest;
 
 /// Query of `GET /api/predicates/search`. A parameter sent empty (`product_code=`) counts as
 /// absent: forms and generated clients send blank fields, and "no filter" is what they mean.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Free text: what the device is and does (the first 2000 characters are used). `q` or
-    /// `product_code` is required, and `q` alone needs a searchable word.
+    /// Free text: what the device is and does, at most 2000 characters. `q` or `product_code`
+    /// is required, and `q` alone needs a searchable word.
+    #[param(max_length = 2000)]
     pub q: Option<String>,
     /// FDA product code, three capital letters (e.g. `FRN`); filters the candidates. Empty
     /// means no filter.
@@ -76,7 +71,9 @@ impl SearchParams {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectSearchBody {
-    /// Free text; absent, null or blank means the project's device type, else its name.
+    /// Free text, at most 2000 characters; absent, null or blank means the project's device
+    /// type, else its name.
+    #[schema(max_length = 2000)]
     pub q: Option<String>,
     /// Three capital letters; absent or null means the project's product code.
     #[schema(pattern = "^[A-Z]{3}$")]
@@ -90,88 +87,30 @@ pub struct ProjectSearchBody {
     pub limit: Option<i64>,
 }
 
-/// A date exactly as JSON Schema's `date` format reads it: `YYYY-MM-DD`, four-digit year, a real
-/// day. chrono alone would also take one-digit months and signed or longer years.
-fn date(fields: &mut FieldErrors, name: &str, raw: Option<&str>) -> Option<NaiveDate> {
-    let raw = raw?;
-    let shaped = raw.len() == 10
-        && raw.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        Ok(d) if shaped => Some(d),
-        _ => {
-            fields.insert(name.into(), vec!["must be a date YYYY-MM-DD".into()]);
-            None
+impl SearchParams {
+    /// The search these parameters ask for.
+    pub fn request(&self) -> SearchRequest<'_> {
+        SearchRequest {
+            q: self.q.as_deref(),
+            product_code: self.product_code.as_deref(),
+            decision_date_from: self.decision_date_from.as_deref(),
+            decision_date_to: self.decision_date_to.as_deref(),
+            limit: self.limit,
         }
     }
 }
 
-/// Validates a search; `fallback_code` is the project's product code.
-pub fn validate(p: &SearchParams, fallback_code: Option<&str>) -> ApiResult<PredicateQuery> {
-    let mut fields = FieldErrors::new();
-    let text =
-        p.q.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.chars().take(MAX_TEXT).collect::<String>());
-    let product_code = match p.product_code.as_deref() {
-        Some(code) if is_product_code(code) => Some(code.to_string()),
-        Some(_) => {
-            fields.insert(
-                "product_code".into(),
-                vec!["must be three capital letters, e.g. FRN".into()],
-            );
-            None
-        }
-        None => fallback_code.map(String::from),
-    };
-    let from = date(
-        &mut fields,
-        "decision_date_from",
-        p.decision_date_from.as_deref(),
-    );
-    let to = date(
-        &mut fields,
-        "decision_date_to",
-        p.decision_date_to.as_deref(),
-    );
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            fields.insert(
-                "decision_date_to".into(),
-                vec!["must not be before decision_date_from".into()],
-            );
+impl ProjectSearchBody {
+    /// The search this body asks for.
+    pub fn request(&self) -> SearchRequest<'_> {
+        SearchRequest {
+            q: self.q.as_deref(),
+            product_code: self.product_code.as_deref(),
+            decision_date_from: self.decision_date_from.as_deref(),
+            decision_date_to: self.decision_date_to.as_deref(),
+            limit: self.limit,
         }
     }
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        fields.insert("limit".into(), vec!["must be between 1 and 100".into()]);
-    }
-    if fields.is_empty() {
-        match (&text, &product_code) {
-            (None, None) => {
-                fields.insert("q".into(), vec!["q or product_code is required".into()]);
-            }
-            (Some(t), None) if significant_words(t).is_empty() => {
-                fields.insert(
-                    "q".into(),
-                    vec!["has no searchable words; describe the device".into()],
-                );
-            }
-            _ => {}
-        }
-    }
-    ApiError::check(fields)?;
-    Ok(PredicateQuery {
-        text,
-        product_code,
-        decision_date_from: from,
-        decision_date_to: to,
-        // In 1..=100 after the check above.
-        limit: limit as usize,
-    })
 }
 
 /// An optional JSON body: empty means defaults; otherwise read like every JSON body.
@@ -190,28 +129,8 @@ pub fn optional_json<T: Default + DeserializeOwned>(
 mod tests {
     use super::*;
 
-    fn check(from: &str) -> Option<NaiveDate> {
-        date(&mut FieldErrors::new(), "d", Some(from))
-    }
-
     #[test]
-    fn dates_are_full_dates_only() {
-        assert_eq!(check("2024-02-29"), NaiveDate::from_ymd_opt(2024, 2, 29));
-        for bad in [
-            "2023-02-29",
-            "2024-1-05",
-            "+2024-01-05",
-            "12024-01-05",
-            "2024-13-01",
-            " 2024-01-05",
-            "",
-        ] {
-            assert_eq!(check(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn empty_query_values_are_absent_and_codes_are_exact() {
+    fn empty_query_values_are_absent() {
         let p = SearchParams {
             q: Some("pump".into()),
             product_code: Some(String::new()),
@@ -219,13 +138,7 @@ mod tests {
             ..SearchParams::default()
         }
         .empty_as_absent();
-        let q = validate(&p, None).unwrap();
-        assert_eq!(q.product_code, None);
-        assert_eq!(q.decision_date_from, None);
-        let padded = SearchParams {
-            product_code: Some(" FRN".into()),
-            ..SearchParams::default()
-        };
-        assert!(validate(&padded, None).is_err());
+        assert_eq!(p.product_code, None);
+        assert_eq!(p.decision_date_from, None);
     }
 }

@@ -2,26 +2,27 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::projects::owned;
-use crate::app::AppState;
-use crate::audit::{self, Change};
-use crate::auth::AuthUser;
-use crate::db::predicates::{self as store, PredicateDevice};
+use crate::assistant::{subject_text, InteractionContext};
+use crate::audit::Change;
+use crate::db::predicates as store;
 use crate::db::projects;
 use crate::domain::comparison::Comparison;
+use crate::domain::predicate::PredicateDevice;
 use crate::domain::ranking::Ranked;
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::AuthUser;
 use crate::http::extract::{with_total, Json, Path, Query};
-use crate::http::predicate_input::{optional_json, validate, ProjectSearchBody, SearchParams};
-use crate::search::project::{comparison, search_and_store, subject_text, InteractionContext};
-use crate::search::{self, Failure, SearchMeta};
+use crate::http::predicate_input::{optional_json, ProjectSearchBody, SearchParams};
+use crate::http::AppState;
+use crate::search::{PredicateQuery, SearchDefaults, SearchMeta};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,19 +31,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_predicates))
         .routes(routes!(select_predicate))
         .routes(routes!(compare_predicate))
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let mut response = self.error.into_response();
-        if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .entry(header::RETRY_AFTER)
-                .or_insert(HeaderValue::from(secs));
-        }
-        response
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,18 +44,24 @@ pub struct SearchResponse {
 #[utoipa::path(get, path = "/api/predicates/search", tag = "predicates", security(("bearer" = [])),
     params(SearchParams),
     responses((status = 200, description = "Ranked candidates", body = SearchResponse),
-              (status = 422, description = "A parameter is invalid, neither `q` nor `product_code` was given, `q` alone has no searchable word, or `decision_date_to` is before `decision_date_from`; see fields", body = crate::error::ErrorBody),
-              (status = 502, description = "openFDA answered something unreadable", body = crate::error::ErrorBody),
-              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::error::ErrorBody),
-              (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::error::ErrorBody)))]
+              (status = 422, description = "A parameter is invalid, neither `q` nor `product_code` was given, `q` alone has no searchable word, or `decision_date_to` is before `decision_date_from`; see fields", body = crate::http::error::ErrorBody),
+              (status = 502, description = "openFDA answered something unreadable", body = crate::http::error::ErrorBody),
+              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::http::error::ErrorBody),
+              (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::http::error::ErrorBody)))]
 async fn search_predicates(
     State(state): State<AppState>,
     _auth: AuthUser,
     Query(params): Query<SearchParams>,
-) -> Result<Json<SearchResponse>, Failure> {
-    let query = validate(&params.empty_as_absent(), None)?;
+) -> ApiResult<Json<SearchResponse>> {
+    let params = params.empty_as_absent();
+    let defaults = SearchDefaults {
+        text: None,
+        product_code: None,
+        limit: 50,
+    };
+    let query = PredicateQuery::parse(&params.request(), &defaults, "")?;
     let subject = query.text.clone().unwrap_or_default();
-    let found = search::predicates(&state, &query, &subject).await?;
+    let found = state.search.predicates(&query, &subject).await?;
     Ok(Json(SearchResponse {
         results: found.results,
         meta: found.meta,
@@ -87,32 +81,30 @@ pub struct ProjectSearchResponse {
     params(("id" = i64, Path, description = "Project id")),
     request_body(content = ProjectSearchBody, description = "Optional; q defaults to the project's device type, else its name; product_code to the project's"),
     responses((status = 200, description = "Stored candidates", body = ProjectSearchResponse),
-              (status = 422, description = "A field is invalid, `decision_date_to` is before `decision_date_from`, or the search (with the project's defaults) has neither a product code nor a searchable word; see fields", body = crate::error::ErrorBody),
-              (status = 502, description = "openFDA answered something unreadable", body = crate::error::ErrorBody),
-              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::error::ErrorBody),
-              (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::error::ErrorBody)))]
+              (status = 422, description = "A field is invalid, `decision_date_to` is before `decision_date_from`, or the search (with the project's defaults) has neither a product code nor a searchable word; see fields", body = crate::http::error::ErrorBody),
+              (status = 502, description = "openFDA answered something unreadable", body = crate::http::error::ErrorBody),
+              (status = 503, description = "openFDA unavailable, rate limited or budget spent; see Retry-After", body = crate::http::error::ErrorBody),
+              (status = 504, description = "openFDA did not answer in time; see Retry-After", body = crate::http::error::ErrorBody)))]
 async fn search_for_project(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<i64>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<ProjectSearchResponse>, Failure> {
+) -> ApiResult<Json<ProjectSearchResponse>> {
     let body: ProjectSearchBody = optional_json(&headers, &body)?;
     let project = owned(&state, &auth, id).await?;
     // A blank `q` means "no text of my own", like an absent one: the project's defaults apply.
     let own_text = body.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let params = SearchParams {
-        q: own_text
-            .map(String::from)
-            .or_else(|| project.device_type.clone())
-            .or_else(|| Some(project.name.clone())),
-        product_code: body.product_code.clone(),
-        decision_date_from: body.decision_date_from.clone(),
-        decision_date_to: body.decision_date_to.clone(),
-        limit: body.limit,
+    let defaults = SearchDefaults {
+        text: project
+            .device_type
+            .as_deref()
+            .or(Some(project.name.as_str())),
+        product_code: project.product_code.as_deref(),
+        limit: 50,
     };
-    let query = validate(&params, project.product_code.as_deref())?;
+    let query = PredicateQuery::parse(&body.request(), &defaults, "")?;
     let subject = subject_text(&project, own_text);
     let session = uuid::Uuid::new_v4().to_string();
     let input = json!({"q": query.text, "product_code": query.product_code, "limit": query.limit,
@@ -122,16 +114,10 @@ async fn search_for_project(
         task_type: "predicate_search",
         input,
     };
-    let stored = search_and_store(
-        &state,
-        &auth.actor,
-        auth.user.id,
-        &project,
-        &query,
-        &subject,
-        ctx,
-    )
-    .await?;
+    let stored = state
+        .assistant
+        .search_and_store(&auth.actor, auth.user.id, &project, &query, &subject, ctx)
+        .await?;
     Ok(Json(ProjectSearchResponse {
         message: format!(
             "{} predicate candidates stored for project {id}",
@@ -179,13 +165,12 @@ async fn select_predicate(
     let before = store::find(&state.db, id, predicate_id)
         .await?
         .ok_or_else(not_found)?;
-    let mut tx = state.db.begin().await?;
-    let after = store::set_selected(&mut tx, id, predicate_id, body.is_selected)
+    let mut work = state.audit.begin().await?;
+    let after = store::set_selected(work.tx(), id, predicate_id, body.is_selected)
         .await?
         .ok_or_else(not_found)?;
-    projects::touch(&mut tx, id).await?;
-    audit::append(
-        &mut tx,
+    projects::touch(work.tx(), id).await?;
+    work.commit(
         &auth.actor,
         Change {
             action: if body.is_selected {
@@ -201,7 +186,6 @@ async fn select_predicate(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(after))
 }
 
@@ -218,5 +202,7 @@ async fn compare_predicate(
     let predicate = store::find(&state.db, id, predicate_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("predicate {predicate_id} of project {id}")))?;
-    Ok(Json(comparison(&state, &project, &predicate).await?))
+    Ok(Json(
+        state.assistant.comparison(&project, &predicate).await?,
+    ))
 }

@@ -7,15 +7,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::agent::{self, AgentInteraction};
-use crate::db::classifications::{self, DeviceClassification};
-use crate::db::predicates::{self, PredicateDevice};
-use crate::db::projects::Project;
+use crate::db::{classifications, predicates};
+use crate::domain::classification::DeviceClassification;
+use crate::domain::predicate::PredicateDevice;
+use crate::domain::project::Project;
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::AuthUser;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::projects::owned;
+use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -97,7 +98,7 @@ async fn dashboard(
     });
     let compared = predicate_devices
         .iter()
-        .filter(|p| p.is_selected && p.comparison_data.0.get("rows").is_some())
+        .filter(|p| p.is_selected && p.compared_at.is_some())
         .count();
     let steps = vec![
         step(

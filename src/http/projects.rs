@@ -8,13 +8,15 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
-use crate::audit::{self, Change};
-use crate::auth::AuthUser;
-use crate::db::projects::{self, Project, ProjectFilter};
+use crate::audit::Change;
+use crate::db::projects::{self, ProjectFilter};
+use crate::domain::project::Project;
 use crate::domain::project::{CreateProject, UpdateProject, STATUSES};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
+use crate::http::auth::AuthUser;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{with_total, Json, Page, Path, Query};
+use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,10 +57,9 @@ pub async fn create_project(
     Json(body): Json<CreateProject>,
 ) -> ApiResult<Response> {
     let new = body.validate()?;
-    let mut tx = state.db.begin().await?;
-    let project = projects::insert(&mut tx, auth.user.id, &new).await?;
-    audit::append(
-        &mut tx,
+    let mut work = state.audit.begin().await?;
+    let project = projects::insert(work.tx(), auth.user.id, &new).await?;
+    work.commit(
         &auth.actor,
         Change {
             action: "project.create",
@@ -70,7 +71,6 @@ pub async fn create_project(
         },
     )
     .await?;
-    tx.commit().await?;
     let location = format!("/api/projects/{}", project.id);
     let mut response = with_etag(project, StatusCode::CREATED);
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -167,8 +167,8 @@ async fn apply_update(
 ) -> ApiResult<Response> {
     let expected = if_match(&headers)?;
     let changes = body.validate()?;
-    let mut tx = state.db.begin().await?;
-    let current = projects::find_owned_for_update(&mut tx, id, auth.user.id)
+    let mut work = state.audit.begin().await?;
+    let current = projects::find_owned_for_update(work.tx(), id, auth.user.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("project {id}")))?;
     if let Some(version) = expected {
@@ -179,15 +179,14 @@ async fn apply_update(
             )));
         }
     }
-    let updated = projects::update(&mut tx, &current, &changes)
+    let updated = projects::update(work.tx(), &current, &changes)
         .await?
         .ok_or_else(|| {
             ApiError::PreconditionFailed(format!(
                 "project {id} changed meanwhile; reload and retry"
             ))
         })?;
-    audit::append(
-        &mut tx,
+    work.commit(
         &auth.actor,
         Change {
             action: "project.update",
@@ -199,7 +198,6 @@ async fn apply_update(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(with_etag(updated, StatusCode::OK))
 }
 
@@ -263,8 +261,8 @@ async fn delete_project(
         ));
     }
     let expected = if_match(&headers)?;
-    let mut tx = state.db.begin().await?;
-    let current = projects::find_owned_for_update(&mut tx, id, auth.user.id)
+    let mut work = state.audit.begin().await?;
+    let current = projects::find_owned_for_update(work.tx(), id, auth.user.id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("project {id}")))?;
     if expected.is_some_and(|v| v != current.version) {
@@ -273,13 +271,12 @@ async fn delete_project(
             current.version
         )));
     }
-    if !projects::soft_delete(&mut tx, &current).await? {
+    if !projects::soft_delete(work.tx(), &current).await? {
         return Err(ApiError::PreconditionFailed(format!(
             "project {id} changed meanwhile"
         )));
     }
-    audit::append(
-        &mut tx,
+    work.commit(
         &auth.actor,
         Change {
             action: "project.delete",
@@ -291,7 +288,6 @@ async fn delete_project(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(Message {
         message: format!("project {id} deleted"),
     }))

@@ -10,12 +10,12 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::accounts;
-use crate::app::AppState;
-use crate::audit::{self, Change};
-use crate::auth::{AdminUser, AuthUser};
+use crate::audit::Change;
 use crate::db::users::{self, ApiKey, User};
 use crate::error::{ApiError, ApiResult};
+use crate::http::auth::{AdminUser, AuthUser};
 use crate::http::extract::{with_total, Json, Page, Path, Query};
+use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -61,7 +61,7 @@ pub struct UpdateUser {
 #[utoipa::path(patch, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")), request_body = UpdateUser,
     responses((status = 200, description = "The updated user", body = User),
-              (status = 409, description = "An admin cannot disable or demote themselves", body = crate::error::ErrorBody)))]
+              (status = 409, description = "An admin cannot disable or demote themselves", body = crate::http::error::ErrorBody)))]
 async fn update_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -83,12 +83,11 @@ async fn update_user(
     let before = users::find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
-    let mut tx = state.db.begin().await?;
-    let after = users::update_admin_fields(&mut tx, id, body.role.as_deref(), body.disabled)
+    let mut work = state.audit.begin().await?;
+    let after = users::update_admin_fields(work.tx(), id, body.role.as_deref(), body.disabled)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
-    audit::append(
-        &mut tx,
+    work.commit(
         &admin.actor,
         Change {
             action: "user.update",
@@ -100,7 +99,6 @@ async fn update_user(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(after))
 }
 
@@ -142,8 +140,14 @@ async fn create_key(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::field("name", "must be 1..100 characters"));
     }
-    let (row, key) =
-        accounts::issue_key(&state.db, &auth.actor, auth.user.id, name, body.expires_at).await?;
+    let (row, key) = accounts::issue_key(
+        &state.audit,
+        &auth.actor,
+        auth.user.id,
+        name,
+        body.expires_at,
+    )
+    .await?;
     let issued = IssuedApiKey {
         id: row.id,
         name: row.name,
@@ -171,6 +175,6 @@ async fn revoke_key(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ApiKey>> {
     Ok(Json(
-        accounts::revoke_key(&state.db, &auth.actor, &auth.user, id).await?,
+        accounts::revoke_key(&state.audit, &auth.actor, &auth.user, id).await?,
     ))
 }

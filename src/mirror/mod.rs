@@ -1,8 +1,6 @@
 //! Importers of FDA's device files into the local mirror (one file per format over a shared
 //! streaming engine), the shipped classification table, and the classification index.
 
-pub mod assist;
-pub mod classifier;
 pub mod csv510k;
 pub mod download;
 pub mod foiclass;

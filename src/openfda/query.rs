@@ -11,14 +11,14 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use crate::domain::ids::{is_k_number, is_product_code};
-use crate::domain::text::is_stop_word;
+use crate::domain::text;
 
 /// openFDA refuses `limit` above 1000.
 pub const MAX_LIMIT: u32 = 1000;
 /// openFDA refuses `skip` above 25000; deeper pages need `search_after`.
 pub const MAX_SKIP: u32 = 25_000;
 /// Words of free text used in one query; more only slows openFDA without changing the top.
-pub const MAX_TERMS: usize = 8;
+pub const MAX_TERMS: usize = text::MAX_SEARCH_WORDS;
 
 /// The fields this service searches; the names are openFDA's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,31 +85,24 @@ impl Term {
     }
 }
 
-/// The lowercase ASCII words of `raw` (letters and digits only), in order.
-pub fn words(raw: &str) -> Vec<String> {
-    raw.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
+/// The words of `raw` (the one tokeniser, `domain::text::words`) that are plain ASCII letters
+/// and digits: nothing else may reach a quoted openFDA term.
+fn words(raw: &str) -> Vec<String> {
+    text::words(raw)
+        .filter(|w| w.bytes().all(|b| b.is_ascii_alphanumeric()))
         .collect()
 }
 
-/// The distinct significant words of free text (no stop words, no bare numbers, no single
-/// letters), first `MAX_TERMS` in order of appearance.
+/// The search words of free text (`domain::text::significant_words`) as openFDA terms.
 pub fn significant_words(raw: &str) -> Vec<Term> {
-    let mut out: Vec<Term> = Vec::new();
-    for w in words(raw) {
-        if w.len() < 2 || w.bytes().all(|b| b.is_ascii_digit()) || is_stop_word(&w) {
-            continue;
-        }
-        let term = Term(w);
-        if !out.contains(&term) {
-            out.push(term);
-        }
-        if out.len() == MAX_TERMS {
-            break;
-        }
-    }
-    out
+    text::significant_words(raw)
+        .into_iter()
+        .filter_map(|w| {
+            w.bytes()
+                .all(|b| b.is_ascii_alphanumeric())
+                .then_some(Term(w))
+        })
+        .collect()
 }
 
 /// One clause of a search.

@@ -1,4 +1,4 @@
-//! Errors of the search use cases and how they answer over HTTP.
+//! Errors of the search use case, and the API error kind each one is.
 
 use crate::error::ApiError;
 use crate::openfda::OpenFdaError;
@@ -13,56 +13,6 @@ pub enum SearchError {
     Internal(String),
 }
 
-impl SearchError {
-    /// `Retry-After` for answers that carry none in `ApiError` (504).
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        match self {
-            SearchError::Upstream(OpenFdaError::Timeout { retry_after_secs }) => {
-                Some(*retry_after_secs)
-            }
-            _ => None,
-        }
-    }
-}
-
-/// A failed search use case: the API error and the `Retry-After` it should carry (a 504 from
-/// an upstream timeout has no place for it in `ApiError`).
-#[derive(Debug)]
-pub struct Failure {
-    pub error: ApiError,
-    pub retry_after_secs: Option<u64>,
-}
-
-impl From<SearchError> for Failure {
-    fn from(err: SearchError) -> Self {
-        Failure {
-            retry_after_secs: err.retry_after_secs(),
-            error: err.into(),
-        }
-    }
-}
-
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
-        Failure {
-            error,
-            retry_after_secs: None,
-        }
-    }
-}
-
-impl From<sqlx::Error> for Failure {
-    fn from(err: sqlx::Error) -> Self {
-        ApiError::from(err).into()
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(err: anyhow::Error) -> Self {
-        ApiError::from(err).into()
-    }
-}
-
 impl From<SearchError> for ApiError {
     fn from(err: SearchError) -> Self {
         let unavailable = |message: String, secs: u64| ApiError::Unavailable {
@@ -75,7 +25,10 @@ impl From<SearchError> for ApiError {
                     ApiError::field("q", format!("openFDA could not run this search ({m})"))
                 }
                 OpenFdaError::InvalidRequest(m) => ApiError::field("limit", m),
-                OpenFdaError::Timeout { .. } => ApiError::Timeout(e.to_string()),
+                OpenFdaError::Timeout { retry_after_secs } => ApiError::Timeout {
+                    message: e.to_string(),
+                    retry_after_secs: Some(retry_after_secs),
+                },
                 OpenFdaError::Protocol(m) => {
                     ApiError::BadGateway(format!("unexpected answer from openFDA: {m}"))
                 }

@@ -6,7 +6,7 @@
 mod error;
 mod flight;
 mod pages;
-pub mod project;
+pub mod query;
 pub mod source;
 
 mod mirror_source;
@@ -15,51 +15,66 @@ use mirror_source as mirror;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-pub use error::{Failure, SearchError};
+pub use error::SearchError;
 pub use flight::Flights;
 pub use pages::Prepared;
+pub use query::{PredicateQuery, SearchDefaults, SearchRequest, MAX_TEXT_CHARS};
 pub use source::{CandidateSource, SourcePage, SourceQuery};
 
-use crate::app::AppState;
-use crate::config::OpenFdaMode;
+use crate::cache::Cache;
+use crate::config::{Config, OpenFdaMode};
+use crate::db::Db;
 use crate::domain::candidate::ProductCodeInfo;
 use crate::domain::ranking::{rank_top, Ranked, Subject};
 use crate::openfda::query::significant_words;
+use crate::openfda::OpenFda;
 
 /// Cache key prefix; the runbook's `predicate_search:*` pattern names these entries.
 pub const CACHE_PREFIX: &str = "predicate_search:v1:";
 
-/// Per-process search state: the flights under way, recently ranked pages, and what is known
-/// of the mirror.
-#[derive(Clone, Default)]
-pub struct SearchState {
+/// The predicate-search service: the handles it reads (database, cache, openFDA), its settings,
+/// and its per-process state (the flights under way, recently ranked pages, what is known of
+/// the mirror). Cheap to clone; clones share the state.
+#[derive(Clone)]
+pub struct PredicateSearch {
+    db: Db,
+    cache: Cache,
+    openfda: OpenFda,
+    mode: OpenFdaMode,
+    mirror_recheck: std::time::Duration,
+    fetch_limit: u32,
+    cache_ttl: std::time::Duration,
     pub flights: Flights,
     memo: pages::Memo,
     mirror_seen: mirror_view::MirrorSeen,
 }
 
-impl SearchState {
+impl PredicateSearch {
+    pub fn new(config: &Config, db: Db, cache: Cache, openfda: OpenFda) -> Self {
+        PredicateSearch {
+            db,
+            cache,
+            openfda,
+            mode: config.openfda_mode,
+            mirror_recheck: config.mirror_recheck,
+            fetch_limit: config.openfda_tuning.fetch_limit,
+            cache_ttl: config.cache_ttl,
+            flights: Flights::default(),
+            memo: pages::Memo::default(),
+            mirror_seen: mirror_view::MirrorSeen::default(),
+        }
+    }
+
     /// Forgets this process's prepared pages whose key starts with `prefix` (the admin's
     /// cache clear; other replicas forget theirs within `pages::MEMO_TTL`).
     pub fn forget(&self, prefix: &str) {
         self.memo.forget(prefix);
     }
-}
-
-/// A validated search.
-#[derive(Debug, Clone, Default)]
-pub struct PredicateQuery {
-    pub text: Option<String>,
-    pub product_code: Option<String>,
-    pub decision_date_from: Option<NaiveDate>,
-    pub decision_date_to: Option<NaiveDate>,
-    /// Results returned (1..=100).
-    pub limit: usize,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -124,35 +139,49 @@ pub fn cache_key(source: &str, q: &SourceQuery) -> String {
     )
 }
 
-/// Where searches are answered from, per `OPENFDA_MODE`.
-pub async fn choose_source(state: &AppState) -> CandidateSource {
-    let openfda = || CandidateSource::OpenFda(state.openfda.clone());
-    if state.config.openfda_mode == OpenFdaMode::Live {
-        return openfda();
+impl PredicateSearch {
+    /// Where searches are answered from, per `OPENFDA_MODE`.
+    pub async fn choose_source(&self) -> CandidateSource {
+        let openfda = || CandidateSource::OpenFda(self.openfda.clone());
+        if self.mode == OpenFdaMode::Live {
+            return openfda();
+        }
+        let view = self.mirror_seen.view(&self.db, self.mirror_recheck).await;
+        if self.mode == OpenFdaMode::Auto && !view.holds_data {
+            return openfda();
+        }
+        CandidateSource::Mirror {
+            db: self.db.clone(),
+            generation: view.generation,
+        }
     }
-    let view = state
-        .search
-        .mirror_seen
-        .view(&state.db, state.config.mirror_recheck)
-        .await;
-    if state.config.openfda_mode == OpenFdaMode::Auto && !view.holds_data {
-        return openfda();
+
+    /// Searches and ranks predicate candidates for a subject described by `subject_text`.
+    pub async fn predicates(
+        &self,
+        q: &PredicateQuery,
+        subject_text: &str,
+    ) -> Result<SearchResult, SearchError> {
+        search_predicates(self, q, subject_text).await
     }
-    CandidateSource::Mirror {
-        db: state.db.clone(),
-        generation: view.generation,
+
+    /// Classification facts of one product code from the configured source (best effort).
+    pub async fn product_code_info(&self, code: &str) -> Option<ProductCodeInfo> {
+        match self.choose_source().await {
+            CandidateSource::Mirror { db, .. } => mirror::product_code(&db, code).await,
+            CandidateSource::OpenFda(_) => None,
+        }
     }
 }
 
-/// Searches and ranks predicate candidates for a subject described by `subject_text`.
-pub async fn predicates(
-    state: &AppState,
+async fn search_predicates(
+    search: &PredicateSearch,
     q: &PredicateQuery,
     subject_text: &str,
 ) -> Result<SearchResult, SearchError> {
-    let source = choose_source(state).await;
-    let sq = normalise(q, state.config.openfda_tuning.fetch_limit);
-    let outcome = pages::page(state, &source, sq).await;
+    let source = search.choose_source().await;
+    let sq = normalise(q, search.fetch_limit);
+    let outcome = pages::page(search, &source, sq).await;
     let (page, how) = match outcome {
         Ok(found) => found,
         Err(e) => {
@@ -209,14 +238,6 @@ pub fn rank_page(
             recalls_checked: page.recalls_checked,
         },
         product_codes,
-    }
-}
-
-/// Classification facts of one product code from the configured source (best effort).
-pub async fn product_code_info(state: &AppState, code: &str) -> Option<ProductCodeInfo> {
-    match choose_source(state).await {
-        CandidateSource::Mirror { db, .. } => mirror::product_code(&db, code).await,
-        CandidateSource::OpenFda(_) => None,
     }
 }
 

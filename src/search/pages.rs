@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{cache_key, CandidateSource, SearchError, SourcePage, SourceQuery};
-use crate::app::AppState;
+use super::{cache_key, CandidateSource, PredicateSearch, SearchError, SourcePage, SourceQuery};
 use crate::domain::ranking::Corpus;
 
 /// How long a prepared page is reused without looking at the shared cache. Short, because an
@@ -83,21 +82,21 @@ fn parse(key: &str, text: &str) -> Option<SourcePage> {
 /// The prepared page for `sq` and how it was found: `cache_hit`, `fetched` or `shared` (joined
 /// another request's fetch).
 pub async fn page(
-    state: &AppState,
+    search: &PredicateSearch,
     source: &CandidateSource,
     sq: SourceQuery,
 ) -> Result<(Arc<Prepared>, &'static str), SearchError> {
     let key = cache_key(&source.cache_scope(), &sq);
-    let memo = &state.search.memo;
+    let memo = &search.memo;
     if let Some(prepared) = memo.get(&key) {
         return Ok((prepared, "cache_hit"));
     }
-    if let Some(page) = state.cache.get(&key).await.and_then(|t| parse(&key, &t)) {
+    if let Some(page) = search.cache.get(&key).await.and_then(|t| parse(&key, &t)) {
         let prepared = Arc::new(Prepared::new(page));
         memo.put(&key, prepared.clone());
         return Ok((prepared, "cache_hit"));
     }
-    let (cache, ttl, src) = (state.cache.clone(), state.config.cache_ttl, source.clone());
+    let (cache, ttl, src) = (search.cache.clone(), search.cache_ttl, source.clone());
     let (work_key, work_memo) = (key.clone(), memo.clone());
     let work = async move {
         // A flight that ended between our cache miss and now has filled the cache.
@@ -119,6 +118,6 @@ pub async fn page(
         work_memo.put(&work_key, prepared.clone());
         Ok(prepared)
     };
-    let (result, joined) = state.search.flights.run(&key, work).await;
+    let (result, joined) = search.flights.run(&key, work).await;
     Ok((result?, if joined { "shared" } else { "fetched" }))
 }

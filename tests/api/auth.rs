@@ -232,10 +232,10 @@ both_backends!(expired_keys_are_refused, &[], |app: TestApp| async move {
     use regassist::db::users;
     let actor = regassist::audit::Actor::default();
     let user =
-        regassist::accounts::create_user(&app.state.db, &actor, "exp@example.com", "E", "user")
+        regassist::accounts::create_user(&app.state.audit, &actor, "exp@example.com", "E", "user")
             .await
             .unwrap();
-    let (key, prefix, hash) = regassist::auth::generate_api_key();
+    let (key, prefix, hash) = regassist::accounts::generate_api_key();
     let mut tx = app.state.db.begin().await.unwrap();
     users::insert_key(
         &mut tx,

@@ -2,7 +2,7 @@
 
 use axum::routing::get;
 use axum::Router;
-use regassist::app::AppState;
+use regassist::http::AppState;
 use serde_json::Value;
 
 use crate::both_backends;
@@ -171,7 +171,9 @@ async fn shutdown_flips_readiness_while_serving_then_stops() {
     let app = TestApp::start(Backend::Sqlite, &[]).await.unwrap();
     let mut config = (*app.state.config).clone();
     config.shutdown_drain = std::time::Duration::from_secs(1);
-    let state = AppState::with_db(config, app.state.db.clone()).unwrap();
+    let state = regassist::app::start(config, app.state.db.clone())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -7,9 +7,10 @@ pub mod fake_openfda;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use regassist::app::{self, AppState};
+use regassist::app;
 use regassist::config::Config;
 use regassist::db::Db;
+use regassist::http::AppState;
 use serde_json::{json, Value};
 use sqlx::ConnectOptions;
 
@@ -124,7 +125,8 @@ impl TestApp {
         let config = Config::from_pairs(pairs).unwrap();
         let listener = app::bind(&config).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::with_db(config, test_db.db.clone()).unwrap();
+        // What `regassist serve` starts, over the test database.
+        let state = app::start(config, test_db.db.clone()).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app::serve(state.clone(), listener, async move {
             let _ = rx.await;
@@ -185,11 +187,11 @@ impl TestApp {
             request_id: "test".into(),
             ..Default::default()
         };
-        let user = regassist::accounts::create_user(&self.state.db, &actor, email, email, role)
+        let user = regassist::accounts::create_user(&self.state.audit, &actor, email, email, role)
             .await
             .unwrap();
         let (_, key) =
-            regassist::accounts::issue_key(&self.state.db, &actor, user.id, "test", None)
+            regassist::accounts::issue_key(&self.state.audit, &actor, user.id, "test", None)
                 .await
                 .unwrap();
         key

@@ -114,7 +114,7 @@ async fn story(backend: Backend) {
         product_code: Some("FRN"),
         clearance_date: chrono::NaiveDate::from_ymd_opt(1987, 9, 1),
         confidence_score: 0.8,
-        comparison_data: &json!({}),
+        comparison_data: &Default::default(),
     };
     let row = predicates::upsert(&mut tx, p.id, &cand).await.unwrap();
     predicates::set_selected(&mut tx, p.id, row.id, true)
@@ -207,10 +207,10 @@ async fn story(backend: Backend) {
         request_id: "r".into(),
         reason: None,
     };
+    let log = audit::AuditLog::new(db.clone());
     for i in 0..3 {
-        let mut tx = db.begin().await.unwrap();
-        audit::append(
-            &mut tx,
+        let work = log.begin().await.unwrap();
+        work.commit(
             &actor,
             Change {
                 action: "test",
@@ -223,7 +223,6 @@ async fn story(backend: Backend) {
         )
         .await
         .unwrap();
-        tx.commit().await.unwrap();
     }
     let filter = regassist::db::audit::AuditFilter {
         project_id: Some(p.id),

@@ -50,11 +50,10 @@ const COMPANY_WORDS: &[&str] = &[
 /// The distinct lowercase words of `text` worth searching for: stop words ("system", "device",
 /// "the"), company-name words and bare numbers are dropped unless nothing else is left.
 pub fn query_words(text: &str) -> Vec<String> {
-    let lower = text.to_lowercase();
     let mut all: Vec<String> = Vec::new();
-    for w in lower.split(|c: char| !c.is_alphanumeric()) {
-        if w.chars().count() > 1 && !all.iter().any(|x| x == w) {
-            all.push(w.to_string());
+    for w in crate::domain::text::words(text) {
+        if w.chars().nth(1).is_some() && !all.contains(&w) {
+            all.push(w);
         }
     }
     let useful: Vec<String> = all

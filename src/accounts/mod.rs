@@ -1,26 +1,28 @@
-//! Account use cases shared by the HTTP routes and the CLI: create users, issue and revoke keys.
-//! Each change and its audit row commit together.
+//! Account use cases shared by the HTTP routes and the CLI: sign-in (JWTs and API keys), create
+//! users, issue and revoke keys. Each change and its audit row commit together.
+
+mod sign_in;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::audit::{self, Actor, Change};
-use crate::auth::generate_api_key;
+use crate::audit::{Actor, AuditLog, Change};
 use crate::db::users::{self, ApiKey, User};
-use crate::db::Db;
 use crate::error::ApiError;
+
+pub use sign_in::{generate_api_key, hash_api_key, SignIn, API_KEY_PREFIX};
 
 /// Creates a user that signs in with API keys (`subject` = `local:<email>`), audited.
 pub async fn create_user(
-    db: &Db,
+    audit: &AuditLog,
     actor: &Actor,
     email: &str,
     name: &str,
     role: &str,
 ) -> Result<User, ApiError> {
     let subject = format!("local:{}", email.to_lowercase());
-    let mut tx = db.begin().await?;
-    let user = users::insert(&mut tx, &subject, email, name, role)
+    let mut work = audit.begin().await?;
+    let user = users::insert(work.tx(), &subject, email, name, role)
         .await?
         .ok_or_else(|| ApiError::Conflict(format!("a user with email {email} already exists")))?;
     let actor = Actor {
@@ -28,8 +30,7 @@ pub async fn create_user(
         email: actor.email.clone().or(Some(user.email.clone())),
         ..actor.clone()
     };
-    audit::append(
-        &mut tx,
+    work.commit(
         &actor,
         Change {
             action: "user.create",
@@ -41,23 +42,21 @@ pub async fn create_user(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(user)
 }
 
 /// Issues a key for `user_id`; the key text is returned once and stored only as a hash.
 pub async fn issue_key(
-    db: &Db,
+    audit: &AuditLog,
     actor: &Actor,
     user_id: i64,
     name: &str,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<(ApiKey, String), ApiError> {
     let (key, prefix, hash) = generate_api_key();
-    let mut tx = db.begin().await?;
-    let row = users::insert_key(&mut tx, user_id, name, &prefix, &hash, expires_at).await?;
-    audit::append(
-        &mut tx,
+    let mut work = audit.begin().await?;
+    let row = users::insert_key(work.tx(), user_id, name, &prefix, &hash, expires_at).await?;
+    work.commit(
         actor,
         Change {
             action: "api_key.issue",
@@ -69,25 +68,23 @@ pub async fn issue_key(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok((row, key))
 }
 
 /// Revokes a key at once. Owners revoke their own keys; admins any key.
 pub async fn revoke_key(
-    db: &Db,
+    audit: &AuditLog,
     actor: &Actor,
     caller: &User,
     key_id: i64,
 ) -> Result<ApiKey, ApiError> {
-    let mut tx = db.begin().await?;
-    let key = users::find_key(&mut tx, key_id)
+    let mut work = audit.begin().await?;
+    let key = users::find_key(work.tx(), key_id)
         .await?
         .filter(|k| k.user_id == caller.id || caller.is_admin())
         .ok_or_else(|| ApiError::not_found(format!("API key {key_id}")))?;
-    let revoked = users::revoke_key(&mut tx, key_id).await?;
-    audit::append(
-        &mut tx,
+    let revoked = users::revoke_key(work.tx(), key_id).await?;
+    work.commit(
         actor,
         Change {
             action: "api_key.revoke",
@@ -99,6 +96,5 @@ pub async fn revoke_key(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(revoked)
 }

@@ -1,0 +1,240 @@
+//! Sign-in: HS256 JWTs (RFC 8725 rules) and `rk_` API keys, and the users a first valid JWT
+//! provisions.
+
+use base64::Engine;
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rand::RngCore;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::audit::{Actor, AuditLog, Change};
+use crate::config::Config;
+use crate::db::users::{self, User};
+use crate::error::ApiError;
+
+/// Allowed clock skew for `exp` and `nbf`: 30 s by default (`REGASSIST_JWT_LEEWAY_SECS`).
+pub struct JwtVerifier {
+    key: Option<DecodingKey>,
+    validation: Validation,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    email: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl JwtVerifier {
+    pub fn new(config: &Config) -> Self {
+        // Only HS256 is accepted: `alg: none`, RS256-with-the-secret-as-public-key and every
+        // other algorithm fail in `decode`, and no key is ever taken from the token's header.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = config.jwt_leeway_secs;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match &config.jwt_issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &config.jwt_audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        Self {
+            key: config
+                .jwt_secret
+                .as_ref()
+                .map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
+            validation,
+        }
+    }
+
+    fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let key = self.key.as_ref().ok_or_else(|| {
+            ApiError::Unauthorized("JWT sign-in is not configured; use an API key".into())
+        })?;
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                let why = match e.kind() {
+                    ErrorKind::ExpiredSignature => "token expired",
+                    ErrorKind::ImmatureSignature => "token not valid yet",
+                    ErrorKind::InvalidSignature => "token signature is invalid",
+                    ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                        "token algorithm is not accepted"
+                    }
+                    ErrorKind::InvalidIssuer => "token issuer is not accepted",
+                    ErrorKind::InvalidAudience => "token audience is not accepted",
+                    ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
+                    _ => "token is malformed",
+                };
+                ApiError::Unauthorized(why.into())
+            })
+    }
+}
+
+/// Prefix of every API key, so scanners and people recognise one.
+pub const API_KEY_PREFIX: &str = "rk_";
+
+/// A new API key: `(the key, shown once; its display prefix; its stored hash)`.
+pub fn generate_api_key() -> (String, String, String) {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let key = format!(
+        "{API_KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let prefix = key.chars().take(10).collect();
+    let hash = hash_api_key(&key);
+    (key, prefix, hash)
+}
+
+pub fn hash_api_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Signs callers in: verifies a JWT or an API key and returns its user, provisioning the user of a
+/// first valid JWT (audited).
+pub struct SignIn {
+    jwt: JwtVerifier,
+    audit: AuditLog,
+}
+
+impl SignIn {
+    pub fn new(config: &Config, audit: AuditLog) -> Self {
+        SignIn {
+            jwt: JwtVerifier::new(config),
+            audit,
+        }
+    }
+
+    /// The enabled user a bearer token (an `rk_` API key or a JWT) signs in; `request_id` goes
+    /// into the audit row of a provisioning or profile update.
+    pub async fn user(&self, token: &str, request_id: &str) -> Result<User, ApiError> {
+        let (method, result) = if token.starts_with(API_KEY_PREFIX) {
+            ("api_key", self.key_user(token).await)
+        } else {
+            ("jwt", self.jwt_user(token, request_id).await)
+        };
+        let outcome = if result.is_ok() { "success" } else { "failure" };
+        metrics::counter!("auth_attempts_total", "method" => method, "outcome" => outcome)
+            .increment(1);
+        let user = result?;
+        if user.disabled {
+            return Err(ApiError::Forbidden("this account is disabled".into()));
+        }
+        Ok(user)
+    }
+
+    async fn key_user(&self, token: &str) -> Result<User, ApiError> {
+        let invalid = || ApiError::Unauthorized("API key is invalid, expired or revoked".into());
+        let hash = hash_api_key(token);
+        let (key, stored_hash) = users::find_key_by_hash(self.audit.db(), &hash)
+            .await?
+            .ok_or_else(invalid)?;
+        // The lookup used the hash as an index key; compare in constant time all the same.
+        if !bool::from(stored_hash.as_bytes().ct_eq(hash.as_bytes())) {
+            return Err(invalid());
+        }
+        if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= Utc::now()) {
+            return Err(invalid());
+        }
+        users::find(self.audit.db(), key.user_id)
+            .await?
+            .ok_or_else(invalid)
+    }
+
+    async fn jwt_user(&self, token: &str, request_id: &str) -> Result<User, ApiError> {
+        let claims = self.jwt.verify(token)?;
+        let name = claims.name.unwrap_or_default();
+        if claims.sub.is_empty() || claims.sub.len() > 255 || claims.email.len() > 320 {
+            return Err(ApiError::Unauthorized("token claims are malformed".into()));
+        }
+        if let Some(user) = users::find_by_subject(self.audit.db(), &claims.sub).await? {
+            if user.email == claims.email && user.name == name {
+                return Ok(user);
+            }
+            return self
+                .sync_profile(user, &claims.email, &name, request_id)
+                .await;
+        }
+        self.provision(&claims.sub, &claims.email, &name, request_id)
+            .await
+    }
+
+    /// Creates the user for a first valid token (audited).
+    async fn provision(
+        &self,
+        subject: &str,
+        email: &str,
+        name: &str,
+        request_id: &str,
+    ) -> Result<User, ApiError> {
+        let mut work = self.audit.begin().await?;
+        let Some(user) = users::insert(work.tx(), subject, email, name, "user").await? else {
+            // A concurrent first request created it.
+            drop(work);
+            return users::find_by_subject(self.audit.db(), subject)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("user vanished after conflict"))
+                });
+        };
+        let actor = Actor {
+            id: Some(user.id),
+            email: Some(user.email.clone()),
+            request_id: request_id.to_string(),
+            reason: None,
+        };
+        work.commit(
+            &actor,
+            Change {
+                action: "user.provision",
+                entity_type: "user",
+                entity_id: Some(user.id.to_string()),
+                project_id: None,
+                before: None,
+                after: Some(serde_json::to_value(&user).map_err(anyhow::Error::from)?),
+            },
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// Applies a changed email or name from a newer token (audited).
+    async fn sync_profile(
+        &self,
+        user: User,
+        email: &str,
+        name: &str,
+        request_id: &str,
+    ) -> Result<User, ApiError> {
+        let mut work = self.audit.begin().await?;
+        let updated = users::update_profile(work.tx(), user.id, email, name).await?;
+        let actor = Actor {
+            id: Some(user.id),
+            email: Some(email.to_string()),
+            request_id: request_id.to_string(),
+            reason: None,
+        };
+        work.commit(
+            &actor,
+            Change {
+                action: "user.profile_sync",
+                entity_type: "user",
+                entity_id: Some(user.id.to_string()),
+                project_id: None,
+                before: Some(serde_json::to_value(&user).map_err(anyhow::Error::from)?),
+                after: Some(serde_json::to_value(&updated).map_err(anyhow::Error::from)?),
+            },
+        )
+        .await?;
+        Ok(updated)
+    }
+}
