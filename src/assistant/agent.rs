@@ -15,7 +15,7 @@ use crate::db::predicates as store;
 use crate::db::projects;
 use crate::domain::project::Project;
 use crate::error::ApiError;
-use crate::search::PredicateQuery;
+use crate::search::{PredicateQuery, SearchDefaults, SearchRequest};
 
 /// The project with the request's description and intended use laid over it.
 fn subject_project(req: &ExecuteRequest, project: Option<Project>, user_id: i64) -> Project {
@@ -72,31 +72,38 @@ impl Assistant {
         "device_description": req.device_description, "intended_use": req.intended_use,
         "device_type": req.device_type, "parameters": req.parameters});
         let subject = subject_project(&req, project.clone(), user_id);
-        // `validate` keeps an explicit limit in 1..=100.
-        let limit = params.limit.unwrap_or(10) as usize;
-        let product_code = params.product_code.clone().or(subject.product_code.clone());
         let own_text = non_blank(params.q.as_deref());
 
         // The stored predicate a comparison task compared (recorded on it with the interaction).
         let mut compared = None;
         let (result, confidence, sources, reasoning) = match req.task_type {
             TaskType::PredicateSearch => {
-                let text = own_text
-                    .map(String::from)
-                    .or(subject.device_type.clone())
-                    .or(subject.description.clone());
-                if text.is_none() && product_code.is_none() {
+                let defaults = SearchDefaults {
+                    text: subject
+                        .device_type
+                        .as_deref()
+                        .or(subject.description.as_deref()),
+                    product_code: subject.product_code.as_deref(),
+                    limit: 10,
+                };
+                let nothing_to_search = own_text.is_none()
+                    && defaults.text.is_none()
+                    && params.product_code.is_none()
+                    && defaults.product_code.is_none();
+                if nothing_to_search {
                     return Err(ApiError::field(
                         "device_description",
                         "describe the device or give parameters.product_code",
                     ));
                 }
-                let query = PredicateQuery {
-                    text,
-                    product_code,
-                    limit,
-                    ..PredicateQuery::default()
+                let request = SearchRequest {
+                    q: params.q.as_deref(),
+                    product_code: params.product_code.as_deref(),
+                    limit: params.limit,
+                    ..SearchRequest::default()
                 };
+                // The same rules as every other predicate search, on the fields of `parameters`.
+                let query = PredicateQuery::parse(&request, &defaults, "parameters.")?;
                 let subject_text = subject_text(&subject, own_text);
                 if let Some(project) = &project {
                     // With a project the candidates are stored, as by the project route.

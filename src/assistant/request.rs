@@ -32,7 +32,9 @@ impl TaskType {
 /// Task options; each applies to the tasks named, others ignore it. Unknown keys are ignored.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct TaskParameters {
-    /// Search text (`predicate_search`); blank means the description, device type or project's.
+    /// Search text (`predicate_search`), at most 2000 characters; blank means the device type,
+    /// else the description (the request's or the project's).
+    #[schema(max_length = 2000)]
     pub q: Option<String>,
     /// Product code filter (`predicate_search`); defaults to the project's.
     #[schema(pattern = "^[A-Z]{3}$")]

@@ -527,3 +527,127 @@ with_fake_sqlite!(
         assert_eq!(fake.calls_to("510k"), calls + 1);
     }
 );
+
+with_fake!(
+    every_search_entry_point_refuses_the_same_input_the_same_way,
+    &[],
+    |app: TestApp, fake: FakeOpenFda| async move {
+        let owner = app.jwt_for("owner");
+        // No product code, so a text without searchable words has nothing to search by.
+        let project = app
+            .create_project(&owner, json!({"name": "Infusion pump"}))
+            .await;
+        let id = project["id"].as_i64().unwrap();
+        let over_long = "infusion pump ".repeat(200);
+        for (what, q) in [
+            ("over-long", over_long.as_str()),
+            ("word-less", "the ... and 42 !"),
+        ] {
+            let get_q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+            let (status, _, by_get) =
+                get(&app, &owner, &format!("/api/predicates/search?q={get_q}")).await;
+            assert_eq!(status, 422, "GET, {what}: {by_get}");
+            let (status, by_project) = post(
+                &app,
+                &owner,
+                &format!("/api/projects/{id}/predicates/search"),
+                json!({"q": q}),
+            )
+            .await;
+            assert_eq!(status, 422, "project, {what}: {by_project}");
+            let (status, by_agent) = post(
+                &app,
+                &owner,
+                "/api/agent/execute",
+                json!({"task_type": "predicate_search", "project_id": id, "parameters": {"q": q}}),
+            )
+            .await;
+            assert_eq!(status, 422, "agent, {what}: {by_agent}");
+            for body in [&by_get, &by_project] {
+                assert_eq!(body["code"], "validation_failed");
+                assert_eq!(body["fields"]["q"], by_get["fields"]["q"], "{what}: {body}");
+            }
+            assert_eq!(
+                by_agent["fields"]["parameters.q"], by_get["fields"]["q"],
+                "{what}: {by_agent}"
+            );
+        }
+        assert_eq!(fake.calls_to("510k"), 0, "nothing reached the source");
+    }
+);
+
+with_fake!(
+    the_dashboard_counts_selected_predicates_with_a_recorded_comparison,
+    &[],
+    |app: TestApp, _fake: FakeOpenFda| async move {
+        let owner = app.jwt_for("owner");
+        let project = app
+            .create_project(
+                &owner,
+                json!({"name": "ShieldMask", "device_type": "surgical face mask", "product_code": "FXX"}),
+            )
+            .await;
+        let id = project["id"].as_i64().unwrap();
+        let (status, body) = post(
+            &app,
+            &owner,
+            &format!("/api/projects/{id}/predicates/search"),
+            json!({"limit": 3}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let ids: Vec<i64> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
+        for chosen in &ids[..2] {
+            let res = app
+                .patch(&format!("/api/projects/{id}/predicates/{chosen}"))
+                .bearer_auth(&owner)
+                .json(&json!({"is_selected": true}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        let step = |dashboard: &Value| {
+            dashboard["progress"]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["step"] == "predicate_comparison")
+                .unwrap()["detail"]
+                .clone()
+        };
+        let (_, _, dashboard) = get(&app, &owner, &format!("/api/projects/{id}/dashboard")).await;
+        assert_eq!(
+            step(&dashboard),
+            "2 predicates selected, 0 with a comparison"
+        );
+        let (status, compared) = post(
+            &app,
+            &owner,
+            "/api/agent/execute",
+            json!({"task_type": "predicate_comparison", "project_id": id,
+                   "parameters": {"predicate_id": ids[1]}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{compared}");
+        let (_, _, dashboard) = get(&app, &owner, &format!("/api/projects/{id}/dashboard")).await;
+        assert_eq!(
+            step(&dashboard),
+            "2 predicates selected, 1 with a comparison"
+        );
+        let stored = dashboard["predicate_devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == ids[1])
+            .unwrap()
+            .clone();
+        assert!(stored["compared_at"].is_string(), "{stored}");
+        assert_eq!(stored["comparison_data"]["search"]["source"], "openfda");
+    }
+);

@@ -104,6 +104,7 @@ pub struct TestApp {
     pub db_url: String,
     pub backend: Backend,
     _db: TestDb,
+    _files: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -112,7 +113,12 @@ impl TestApp {
     /// A server on `backend` with the test JWT secret and extra settings.
     pub async fn start(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
         let test_db = fresh_db(backend).await?;
+        // Files the service writes (audit checkpoints) go to a directory of this test's own.
+        let files = tempfile::tempdir().unwrap();
+        let checkpoint = files.path().join("audit-checkpoint.json");
+        let checkpoint = checkpoint.to_str().unwrap().to_string();
         let mut pairs: Vec<(&str, &str)> = vec![
+            ("REGASSIST_AUDIT_CHECKPOINT_FILE", checkpoint.as_str()),
             ("DATABASE_URL", test_db.url.as_str()),
             ("JWT_SECRET", JWT_SECRET),
             ("REGASSIST_LOAD_CLASSIFICATION", "false"),
@@ -139,6 +145,7 @@ impl TestApp {
             db_url: test_db.url.clone(),
             backend,
             _db: test_db,
+            _files: files,
             shutdown: Some(tx),
             server: Some(server),
         })
