@@ -114,7 +114,7 @@ impl ExecuteRequest {
         long("parameters.session_id", &p.session_id, 100);
         if p.product_code
             .as_deref()
-            .is_some_and(|c| !crate::domain::ids::is_product_code(c))
+            .is_some_and(|c| crate::domain::ids::ProductCode::parse(c).is_none())
         {
             fields.insert(
                 "parameters.product_code".into(),
@@ -123,7 +123,7 @@ impl ExecuteRequest {
         }
         if p.k_number
             .as_deref()
-            .is_some_and(|k| !crate::domain::ids::is_k_number(k))
+            .is_some_and(|k| crate::domain::ids::KNumber::parse(k).is_none())
         {
             fields.insert(
                 "parameters.k_number".into(),

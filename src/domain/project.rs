@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::types::Json;
 use utoipa::ToSchema;
 
-use super::ids::is_product_code;
+use super::ids::ProductCode;
 use super::validation::{FieldErrors, Invalid};
 
 /// JSON Schema pattern of a string that `str::trim` leaves non-empty: a character outside
@@ -195,7 +195,7 @@ fn check_text(
 
 fn check_code(value: Option<&str>, errors: &mut FieldErrors) -> Option<String> {
     let value = value?;
-    if !is_product_code(value) {
+    if ProductCode::parse(value).is_none() {
         push(
             errors,
             "product_code",

@@ -10,7 +10,7 @@ use crate::db::classifications;
 use crate::db::mirror::{self, ProductCode};
 use crate::domain::classification::DeviceClassification;
 use crate::domain::classify::Suggestion;
-use crate::domain::ids::is_product_code;
+use crate::domain::ids;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::extract::{Json, Path, Query};
@@ -36,7 +36,7 @@ async fn get_product_code(
     _auth: AuthUser,
     Path(code): Path<String>,
 ) -> ApiResult<Json<ProductCode>> {
-    if !is_product_code(&code) {
+    if ids::ProductCode::parse(&code).is_none() {
         return Err(ApiError::field(
             "code",
             "must be three capital letters, e.g. FRN",

@@ -4,7 +4,7 @@ use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::db::mirror::{self, Fda510k};
-use crate::domain::ids::is_k_number;
+use crate::domain::ids::KNumber;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::extract::{Json, Path};
@@ -25,7 +25,7 @@ async fn get_510k(
     _auth: AuthUser,
     Path(k_number): Path<String>,
 ) -> ApiResult<Json<Fda510k>> {
-    if !is_k_number(&k_number) {
+    if KNumber::parse(&k_number).is_none() {
         return Err(ApiError::field(
             "k_number",
             "must be K, DEN or BK followed by six digits, e.g. K872032",

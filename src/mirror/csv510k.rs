@@ -13,7 +13,7 @@ use super::import::{Item, Sink};
 use super::text::{date, field, is_product_code};
 use super::Record;
 use crate::db::mirror::Fda510k;
-use crate::domain::ids::is_k_number;
+use crate::domain::ids::KNumber;
 
 pub fn parse(reader: &mut dyn BufRead, name: &str, sink: &mut Sink) -> anyhow::Result<()> {
     let mut csv = csv::ReaderBuilder::new()
@@ -75,7 +75,7 @@ fn row(index: &HashMap<String, usize>, width: usize, fields: &[String]) -> Resul
             .and_then(|v| field(v))
     };
     let k_number = get("k_number").unwrap_or_default();
-    if !is_k_number(&k_number) {
+    if KNumber::parse(&k_number).is_none() {
         return Err(format!("{k_number:?} is not a 510(k) or De Novo number"));
     }
     let device_name = get("device_name").ok_or("the device name is empty")?;

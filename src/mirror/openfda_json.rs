@@ -15,7 +15,7 @@ use super::import::{Item, Sink};
 use super::text::{date, decision_description, field, is_product_code};
 use super::Record;
 use crate::db::mirror::{Fda510k, ProductCode};
-use crate::domain::ids::is_k_number;
+use crate::domain::ids::KNumber;
 
 pub fn parse(reader: &mut dyn BufRead, name: &str, sink: &mut Sink) -> anyhow::Result<()> {
     let mut de = serde_json::Deserializer::from_reader(reader);
@@ -142,7 +142,7 @@ fn record(value: &Value) -> Result<Record, String> {
 fn device(obj: &Map<String, Value>) -> Result<Fda510k, String> {
     let get = |k: &str| text(obj, k);
     let k_number = get("k_number").unwrap_or_default();
-    if !is_k_number(&k_number) {
+    if KNumber::parse(&k_number).is_none() {
         return Err(format!("{k_number:?} is not a 510(k) or De Novo number"));
     }
     let device_name = get("device_name").ok_or("the device name is empty")?;

@@ -12,7 +12,7 @@ use super::import::Sink;
 use super::text::{date, decision_description, field, is_product_code, parse_pipe_file};
 use super::Record;
 use crate::db::mirror::Fda510k;
-use crate::domain::ids::is_k_number;
+use crate::domain::ids::KNumber;
 
 const REQUIRED: &[&str] = &["KNUMBER", "DEVICENAME", "DECISIONDATE"];
 
@@ -37,7 +37,7 @@ fn row(index: &HashMap<String, usize>, width: usize, fields: &[&str]) -> Result<
             .and_then(|v| field(v))
     };
     let k_number = get("KNUMBER").unwrap_or_default();
-    if !is_k_number(&k_number) {
+    if KNumber::parse(&k_number).is_none() {
         return Err(format!("{k_number:?} is not a 510(k) or De Novo number"));
     }
     let device_name = get("DEVICENAME").ok_or("the device name is empty")?;

@@ -103,7 +103,7 @@ pub fn date_in_name(name: &str) -> Option<NaiveDate> {
 
 /// True for three capital ASCII letters.
 pub fn is_product_code(code: &str) -> bool {
-    crate::domain::ids::is_product_code(code)
+    crate::domain::ids::ProductCode::parse(code).is_some()
 }
 
 /// The description of a 510(k) decision code, from openFDA's table (`data-fda/reference/decision_codes_510k.csv`).

@@ -10,7 +10,7 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
-use crate::domain::ids::{is_k_number, is_product_code};
+use crate::domain::ids::{KNumber, ProductCode};
 use crate::domain::text;
 
 /// openFDA refuses `limit` above 1000.
@@ -61,12 +61,12 @@ impl Term {
 
     /// A product code (`^[A-Z]{3}$`).
     pub fn product_code(code: &str) -> Option<Term> {
-        is_product_code(code).then(|| Term(code.to_string()))
+        ProductCode::parse(code).map(|c| Term(c.into()))
     }
 
     /// A 510(k) or De Novo number.
     pub fn k_number(k: &str) -> Option<Term> {
-        is_k_number(k).then(|| Term(k.to_string()))
+        KNumber::parse(k).map(|k| Term(k.into()))
     }
 
     /// A recall number like `Z-0359-2013` (the only place a `-` appears inside quotes).

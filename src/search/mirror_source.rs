@@ -1,23 +1,30 @@
-//! The local 510(k) mirror as a candidate source. `Fda510k` serialises with openFDA's field
-//! names, so its records go through the same wire type and conversion as openFDA's.
+//! The local 510(k) mirror as a candidate source: its rows become candidates directly, with the
+//! classification facts of their product codes read in one query.
 
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use serde_json::Value;
 
-use super::source::candidate_from_wire;
 use super::{SearchError, SourcePage, SourceQuery};
-use crate::db::mirror::{self, MirrorQuery};
+use crate::db::mirror::{self, Fda510k, MirrorQuery};
 use crate::db::Db;
 use crate::domain::candidate::{Candidate, ProductCodeInfo};
-use crate::openfda::wire::Record510k;
 
-fn to_candidate(record: &impl serde::Serialize) -> Option<Candidate> {
-    let value = serde_json::to_value(record).ok()?;
-    serde_json::from_value::<Record510k>(value)
-        .ok()
-        .map(candidate_from_wire)
+/// A mirror row as a candidate (its class and regulation come from its product code's facts).
+fn to_candidate(row: Fda510k) -> Candidate {
+    Candidate {
+        k_number: row.k_number,
+        device_name: row.device_name,
+        applicant: row.applicant,
+        product_code: row.product_code,
+        decision_date: row.decision_date,
+        decision_code: row.decision_code,
+        decision_description: row.decision_description,
+        clearance_type: row.clearance_type,
+        device_class: None,
+        regulation_number: None,
+        recalls: Vec::new(),
+    }
 }
 
 pub async fn search(db: &Db, q: &SourceQuery) -> Result<SourcePage, SearchError> {
@@ -31,7 +38,7 @@ pub async fn search(db: &Db, q: &SourceQuery) -> Result<SourcePage, SearchError>
     let (rows, total) = mirror::search_510k(db, &query)
         .await
         .map_err(|e| SearchError::Internal(format!("mirror search failed: {e}")))?;
-    let mut candidates: Vec<Candidate> = rows.iter().filter_map(to_candidate).collect();
+    let mut candidates: Vec<Candidate> = rows.into_iter().map(to_candidate).collect();
     let mut codes: Vec<&str> = q.product_code.as_deref().into_iter().collect();
     for c in &candidates {
         if let Some(pc) = c.product_code.as_deref() {
@@ -65,40 +72,28 @@ pub async fn find(db: &Db, k_number: &str) -> Result<Option<Candidate>, SearchEr
     let row = mirror::find_510k(db, k_number)
         .await
         .map_err(|e| SearchError::Internal(format!("mirror lookup failed: {e}")))?;
-    Ok(row.as_ref().and_then(to_candidate))
+    Ok(row.map(to_candidate))
 }
 
-/// The classification facts of one product code, read through its JSON form so this file does
-/// not depend on the mirror's struct layout beyond FDA's column names.
+/// The classification facts of one product code.
 pub async fn product_code(db: &Db, code: &str) -> Option<ProductCodeInfo> {
     let row = mirror::find_product_code(db, code).await.ok().flatten()?;
-    info(code, &row)
+    Some(info(row))
 }
 
 /// The classification facts of a stored product code, in the search's terms.
-fn info(code: &str, row: &mirror::ProductCode) -> Option<ProductCodeInfo> {
-    let v = serde_json::to_value(row).ok()?;
-    let text = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-    };
-    let flag = |k: &str| match v.get(k) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("y"),
-        _ => false,
-    };
-    Some(ProductCodeInfo {
-        product_code: code.to_string(),
-        device_name: text("device_name"),
-        device_class: text("device_class").map(|c| c.to_ascii_uppercase()),
-        regulation_number: text("regulation_number"),
-        definition: text("definition"),
-        implant: flag("implant_flag"),
-        life_sustaining: flag("life_sustain_support_flag"),
-    })
+fn info(row: mirror::ProductCode) -> ProductCodeInfo {
+    let text = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let flag = |v: &Option<String>| v.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("y"));
+    ProductCodeInfo {
+        implant: flag(&row.implant_flag),
+        life_sustaining: flag(&row.life_sustain_support_flag),
+        device_name: text(Some(row.device_name)),
+        device_class: text(Some(row.device_class)).map(|c| c.to_ascii_uppercase()),
+        regulation_number: text(row.regulation_number),
+        definition: text(row.definition),
+        product_code: row.product_code,
+    }
 }
 
 /// Up to 50 product codes in one query.
@@ -111,10 +106,7 @@ pub async fn product_codes(db: &Db, codes: &[&str]) -> BTreeMap<String, ProductC
             return BTreeMap::new();
         }
     };
-    rows.iter()
-        .filter_map(|row| {
-            let code = row.product_code.clone();
-            info(&code, row).map(|i| (code, i))
-        })
+    rows.into_iter()
+        .map(|row| (row.product_code.clone(), info(row)))
         .collect()
 }

@@ -108,11 +108,7 @@ pub struct SearchResult {
 /// The source query a search normalises to: case, spacing, word order and parameter order do
 /// not matter; free text is ignored for fetching when a product code filters.
 pub fn normalise(q: &PredicateQuery, fetch_limit: u32) -> SourceQuery {
-    let product_code = q
-        .product_code
-        .as_deref()
-        .map(|c| c.trim().to_ascii_uppercase())
-        .filter(|c| !c.is_empty());
+    let product_code = q.product_code.as_deref().map(String::from);
     let mut words: Vec<String> = match (&product_code, &q.text) {
         (None, Some(text)) => significant_words(text)
             .iter()
@@ -270,11 +266,11 @@ mod tests {
         // With a product code the text only ranks, so it does not split the cache.
         let d = PredicateQuery {
             text: Some("anything".into()),
-            product_code: Some("dqy".into()),
+            product_code: crate::domain::ids::ProductCode::parse("DQY"),
             ..Default::default()
         };
         let e = PredicateQuery {
-            product_code: Some("DQY".into()),
+            product_code: crate::domain::ids::ProductCode::parse("DQY"),
             ..Default::default()
         };
         assert_eq!(

@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use crate::domain::ids::is_product_code;
+use crate::domain::ids::ProductCode;
 use crate::domain::text::significant_words;
 use crate::domain::validation::{FieldErrors, Invalid};
 
@@ -15,7 +15,7 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 #[derive(Debug, Clone, Default)]
 pub struct PredicateQuery {
     pub text: Option<String>,
-    pub product_code: Option<String>,
+    pub product_code: Option<ProductCode>,
     pub decision_date_from: Option<NaiveDate>,
     pub decision_date_to: Option<NaiveDate>,
     /// Results returned (1..=100).
@@ -62,12 +62,15 @@ impl PredicateQuery {
             .or_else(|| defaults.text.map(str::trim).filter(|s| !s.is_empty()))
             .map(|t| t.chars().take(MAX_TEXT_CHARS).collect::<String>());
         let product_code = match req.product_code {
-            Some(code) if is_product_code(code) => Some(code.to_string()),
-            Some(_) => {
-                fail("product_code", "must be three capital letters, e.g. FRN");
-                None
+            Some(code) => {
+                let parsed = ProductCode::parse(code);
+                if parsed.is_none() {
+                    fail("product_code", "must be three capital letters, e.g. FRN");
+                }
+                parsed
             }
-            None => defaults.product_code.map(String::from),
+            // A stored default was validated when it was stored.
+            None => defaults.product_code.and_then(ProductCode::parse),
         };
         let from = date(req.decision_date_from, "decision_date_from", &mut fail);
         let to = date(req.decision_date_to, "decision_date_to", &mut fail);
