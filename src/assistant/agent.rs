@@ -229,7 +229,7 @@ impl Assistant {
 
 impl Assistant {
     /// Device classification: the product codes the local classification index ranks first for the
-    /// subject's text (see `mirror::classifier`).
+    /// subject's text (see `assistant::classifier`).
     async fn classification_task(
         &self,
         subject: &Project,
