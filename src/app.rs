@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use crate::accounts::SignIn;
 use crate::assistant::Assistant;
 use crate::audit::AuditLog;
-use crate::cache::{redis_pool, Cache};
+use crate::cache::Cache;
+use crate::redis_link::RedisLink;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::{AppState, Services};
@@ -48,13 +49,13 @@ pub async fn start(config: Config, db: Db) -> anyhow::Result<AppState> {
 /// (`regassist check` and `cache clear` use it alone).
 pub fn build(config: Config, db: Db) -> anyhow::Result<AppState> {
     let redis = match &config.redis_url {
-        Some(url) => Some(redis_pool(url.expose()).context("configuring REDIS_URL")?),
+        Some(url) => Some(RedisLink::connect(url.expose()).context("configuring REDIS_URL")?),
         None => None,
     };
     let (cache, limiter) = match &redis {
-        Some(pool) => (
-            Cache::Redis(pool.clone(), Arc::default()),
-            RateLimiter::redis(pool.clone()),
+        Some(link) => (
+            Cache::Redis(link.clone(), Arc::default()),
+            RateLimiter::redis(link.clone()),
         ),
         None => (Cache::memory(), RateLimiter::memory()),
     };

@@ -1,17 +1,19 @@
 //! The response cache: Redis when `REDIS_URL` is set, else in-process. A failure never fails a
-//! request: it is logged, counted, and the caller goes to the source.
+//! request: it is logged, counted, and the caller goes to the source (a stalled Redis costs a
+//! read at most the link's response timeout, then nothing while its breaker is open).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::AsyncCommands;
 use tokio::sync::Mutex;
+
+use crate::redis_link::RedisLink;
 
 #[derive(Clone)]
 pub enum Cache {
-    Redis(deadpool_redis::Pool, Arc<CacheStats>),
+    Redis(RedisLink, Arc<CacheStats>),
     Memory(Arc<MemoryCache>, Arc<CacheStats>),
 }
 
@@ -158,22 +160,25 @@ impl Cache {
     /// Deletes every key starting with `prefix`; returns how many.
     pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64> {
         match self {
-            Cache::Redis(pool, _) => {
-                let mut conn = pool.get().await?;
+            Cache::Redis(link, _) => {
                 let pattern = format!("{}*", escape_glob(prefix));
                 let mut deleted = 0u64;
                 let mut cursor: u64 = 0;
                 loop {
-                    let (next, keys): (u64, Vec<String>) = deadpool_redis::redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(500)
-                        .query_async(&mut conn)
+                    let (next, keys): (u64, Vec<String>) = link
+                        .query(
+                            deadpool_redis::redis::cmd("SCAN")
+                                .arg(cursor)
+                                .arg("MATCH")
+                                .arg(&pattern)
+                                .arg("COUNT")
+                                .arg(500),
+                        )
                         .await?;
                     if !keys.is_empty() {
-                        let n: u64 = conn.del(&keys).await?;
+                        let n: u64 = link
+                            .query(deadpool_redis::redis::cmd("DEL").arg(&keys))
+                            .await?;
                         deleted += n;
                     }
                     if next == 0 {
@@ -212,49 +217,21 @@ fn escape_glob(prefix: &str) -> String {
     out
 }
 
-async fn redis_get(pool: &deadpool_redis::Pool, key: &str) -> anyhow::Result<Option<String>> {
-    let mut conn = pool.get().await?;
-    Ok(conn.get(key).await?)
+async fn redis_get(link: &RedisLink, key: &str) -> anyhow::Result<Option<String>> {
+    Ok(link.query(deadpool_redis::redis::cmd("GET").arg(key)).await?)
 }
 
-async fn redis_set(
-    pool: &deadpool_redis::Pool,
-    key: &str,
-    value: &str,
-    ttl: Duration,
-) -> anyhow::Result<()> {
-    let mut conn = pool.get().await?;
+async fn redis_set(link: &RedisLink, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {
     let secs = ttl.as_secs().max(1);
-    let _: () = conn.set_ex(key, value, secs).await?;
+    link.query::<()>(
+        deadpool_redis::redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("EX")
+            .arg(secs),
+    )
+    .await?;
     Ok(())
-}
-
-/// Builds a deadpool-redis pool with short timeouts so a dead Redis is noticed quickly.
-pub fn redis_pool(url: &str) -> anyhow::Result<deadpool_redis::Pool> {
-    let mut cfg = deadpool_redis::Config::from_url(url);
-    let mut pool_cfg = deadpool_redis::PoolConfig::new(32);
-    pool_cfg.timeouts = deadpool_redis::Timeouts {
-        wait: Some(Duration::from_secs(2)),
-        create: Some(Duration::from_secs(2)),
-        recycle: Some(Duration::from_secs(1)),
-    };
-    cfg.pool = Some(pool_cfg);
-    Ok(cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?)
-}
-
-/// PING with a bound, for health checks.
-pub async fn redis_ping(pool: &deadpool_redis::Pool) -> anyhow::Result<()> {
-    let work = async {
-        let mut conn = pool.get().await?;
-        let pong: String = deadpool_redis::redis::cmd("PING")
-            .query_async(&mut conn)
-            .await?;
-        anyhow::ensure!(pong == "PONG", "unexpected PING answer {pong:?}");
-        Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(2), work)
-        .await
-        .map_err(|_| anyhow::anyhow!("Redis did not answer within 2 s"))?
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ pub struct Config {
     pub database_url: Secret,
     pub db_max_connections: u32,
     pub db_acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout` of every connection (0 = none).
+    pub db_statement_timeout: Duration,
+    /// PostgreSQL `lock_timeout` of every connection (0 = none).
+    pub db_lock_timeout: Duration,
     pub auto_migrate: bool,
     pub load_classification: bool,
     /// Import the bundled 510(k) files on a first start with an empty mirror.
@@ -269,6 +273,10 @@ impl Config {
             db_acquire_timeout: Duration::from_millis(
                 s.parse("REGASSIST_DB_ACQUIRE_TIMEOUT_MS", 5_000)?,
             ),
+            db_statement_timeout: Duration::from_millis(
+                s.parse("REGASSIST_DB_STATEMENT_TIMEOUT_MS", 15_000)?,
+            ),
+            db_lock_timeout: Duration::from_millis(s.parse("REGASSIST_DB_LOCK_TIMEOUT_MS", 5_000)?),
             auto_migrate: s.bool("REGASSIST_AUTO_MIGRATE", true)?,
             load_classification: s.bool("REGASSIST_LOAD_CLASSIFICATION", true)?,
             seed_510k: s.bool("REGASSIST_SEED_510K", true)?,

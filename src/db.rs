@@ -131,7 +131,20 @@ impl Db {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         let url = config.database_url.expose();
         if config.is_postgres() {
-            let options = PgConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
+            // Every connection (the sealing round's too) bounds its statements and lock waits,
+            // so no query or lock held elsewhere can hold a request or the chain head for ever.
+            let options = PgConnectOptions::from_str(url)
+                .context("parsing DATABASE_URL")?
+                .options([
+                    (
+                        "statement_timeout",
+                        config.db_statement_timeout.as_millis().to_string(),
+                    ),
+                    (
+                        "lock_timeout",
+                        config.db_lock_timeout.as_millis().to_string(),
+                    ),
+                ]);
             let pool = PgPoolOptions::new()
                 .max_connections(config.db_max_connections)
                 .min_connections(1)

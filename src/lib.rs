@@ -14,5 +14,6 @@ pub mod http; // the web layer: router, middleware, extractors, handlers, OpenAP
 pub mod mirror; // the local FDA mirror: importers and the shipped classification table
 pub mod openfda; // openFDA client: queries, retries, breaker, shared budget
 pub mod rate_limit; // fixed-window limits over Redis or memory
+pub mod redis_link; // every Redis command under a response timeout and a circuit breaker
 pub mod search; // the predicate-search pipeline: query, cache, single flight, source, rank
 pub mod telemetry; // logs and metrics

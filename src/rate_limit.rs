@@ -1,5 +1,7 @@
 //! Fixed-window rate limits: in Redis (shared by every replica) or in process. A Redis failure
-//! falls back to the process's own window rather than refusing or waving through everyone.
+//! falls back to the process's own window rather than refusing or waving through everyone; a
+//! stalled Redis costs a request at most the link's response timeout, then nothing while its
+//! breaker is open (see `redis_link`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::redis_link::RedisLink;
+
 #[derive(Clone)]
 pub enum RateLimiter {
-    Redis(deadpool_redis::Pool, Arc<MemoryWindows>),
+    Redis(RedisLink, Arc<MemoryWindows>),
     Memory(Arc<MemoryWindows>),
 }
 
@@ -77,16 +81,16 @@ impl RateLimiter {
         RateLimiter::Memory(Arc::default())
     }
 
-    pub fn redis(pool: deadpool_redis::Pool) -> Self {
-        RateLimiter::Redis(pool, Arc::default())
+    pub fn redis(link: RedisLink) -> Self {
+        RateLimiter::Redis(link, Arc::default())
     }
 
     /// Counts one request of `cost` against `key`'s window of `window` holding at most `limit`.
     pub async fn hit(&self, key: &str, limit: u64, window: Duration, cost: u64) -> Decision {
         match self {
             RateLimiter::Memory(mem) => mem.hit(key, limit, window, cost).await,
-            RateLimiter::Redis(pool, fallback) => {
-                match redis_hit(pool, key, limit, window, cost).await {
+            RateLimiter::Redis(link, fallback) => {
+                match redis_hit(link, key, limit, window, cost).await {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::warn!(error = %e, key, "rate limiter: Redis unavailable, counting locally");
@@ -101,17 +105,12 @@ impl RateLimiter {
     pub async fn used(&self, key: &str, window: Duration) -> u64 {
         match self {
             RateLimiter::Memory(mem) => mem.peek(key, window).await,
-            RateLimiter::Redis(pool, fallback) => {
-                let read = async {
-                    let mut conn = pool.get().await?;
-                    let v: Option<u64> = deadpool_redis::redis::cmd("GET")
-                        .arg(key)
-                        .query_async(&mut conn)
-                        .await?;
-                    anyhow::Ok(v.unwrap_or(0))
-                };
-                match read.await {
-                    Ok(v) => v,
+            RateLimiter::Redis(link, fallback) => {
+                match link
+                    .query::<Option<u64>>(deadpool_redis::redis::cmd("GET").arg(key))
+                    .await
+                {
+                    Ok(v) => v.unwrap_or(0),
                     Err(_) => fallback.peek(key, window).await,
                 }
             }
@@ -120,20 +119,19 @@ impl RateLimiter {
 }
 
 async fn redis_hit(
-    pool: &deadpool_redis::Pool,
+    link: &RedisLink,
     key: &str,
     limit: u64,
     window: Duration,
     cost: u64,
 ) -> anyhow::Result<Decision> {
-    let mut conn = pool.get().await?;
-    let (allowed, count, ttl_ms): (i64, u64, i64) = deadpool_redis::redis::Script::new(REDIS_HIT)
-        .key(key)
+    let script = deadpool_redis::redis::Script::new(REDIS_HIT);
+    let mut invocation = script.key(key);
+    invocation
         .arg(limit)
         .arg(window.as_millis() as u64)
-        .arg(cost)
-        .invoke_async(&mut conn)
-        .await?;
+        .arg(cost);
+    let (allowed, count, ttl_ms): (i64, u64, i64) = link.invoke(&invocation).await?;
     Ok(Decision {
         allowed: allowed == 1,
         count,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["domain"],
     &["error", "config"],
+    &["redis_link"],
     &["telemetry", "db", "cache", "rate_limit"],
     &["openfda", "mirror", "backup"],
     &["audit", "search"],

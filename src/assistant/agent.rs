@@ -148,16 +148,13 @@ impl Assistant {
                         "required for predicate_comparison",
                     ));
                 };
-                let stored = store::for_project(&self.db, project.id).await?;
-                let wanted_id = params.predicate_id;
-                let wanted_k = params.k_number.as_deref();
-                let predicate = stored
-                .into_iter()
-                .find(|p| match (wanted_id, wanted_k) {
-                    (Some(id), _) => p.id == id,
-                    (None, Some(k)) => p.k_number == k,
-                    (None, None) => p.is_selected,
-                })
+                let predicate = store::find_wanted(
+                    &self.db,
+                    project.id,
+                    params.predicate_id,
+                    params.k_number.as_deref(),
+                )
+                .await?
                 .ok_or_else(|| ApiError::not_found("a stored predicate matching parameters.predicate_id, parameters.k_number or a selected one"))?;
                 let table = self.comparison(&subject, &predicate).await?;
                 compared = Some(predicate.id);

@@ -37,7 +37,7 @@ pub struct TaskParameters {
     #[schema(max_length = 2000)]
     pub q: Option<String>,
     /// Product code filter (`predicate_search`); defaults to the project's.
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(pattern = "^[A-Z]{3}$", max_length = 3)]
     pub product_code: Option<String>,
     /// Candidates returned (`predicate_search`), 1..100, default 10.
     #[schema(minimum = 1, maximum = 100)]
@@ -46,7 +46,7 @@ pub struct TaskParameters {
     /// selected one.
     pub predicate_id: Option<i64>,
     /// The stored candidate to compare by its 510(k) number (`predicate_comparison`).
-    #[schema(pattern = "^(K|DEN|BK)[0-9]{6}$")]
+    #[schema(pattern = "^(K|DEN|BK)[0-9]{6}$", max_length = 9)]
     pub k_number: Option<String>,
     /// Groups interactions (at most 100 characters); blank or absent means a new session.
     #[schema(max_length = 100)]
@@ -112,6 +112,9 @@ impl ExecuteRequest {
         long("device_type", &self.device_type, 255);
         let p = self.params();
         long("parameters.session_id", &p.session_id, 100);
+        // Refused for every task, not only the search that reads it: the text is stored with
+        // the interaction.
+        long("parameters.q", &p.q, crate::search::MAX_TEXT_CHARS);
         if p.product_code
             .as_deref()
             .is_some_and(|c| crate::domain::ids::ProductCode::parse(c).is_none())

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use sqlx::types::Json;
 
-use super::{now, Db, Tx};
+use super::{now, total_from_lookahead, Db, Tx};
 use crate::domain::predicate::{PredicateDevice, PredicateFacts};
 use crate::{on_read, on_tx};
 
@@ -43,6 +43,55 @@ pub async fn upsert(
         .bind(project_id).bind(p.k_number).bind(p.device_name).bind(p.intended_use).bind(p.product_code)
         .bind(p.clearance_date).bind(p.confidence_score).bind(Json(p.comparison_data)).bind(at)
         .fetch_one(conn).await)
+}
+
+/// One page of a project's candidates, best first, and how many there are in all.
+pub async fn page(
+    db: &Db,
+    project_id: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<PredicateDevice>, i64), sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM predicate_devices WHERE project_id = $1 \
+         ORDER BY confidence_score DESC, k_number LIMIT $2 OFFSET $3"
+    );
+    let mut rows = on_read!(db, pool => sqlx::query_as::<_, PredicateDevice>(&sql)
+        .bind(project_id).bind(limit.saturating_add(1)).bind(offset).fetch_all(pool).await)?;
+    if let Some(total) = total_from_lookahead(&mut rows, limit, offset) {
+        return Ok((rows, total));
+    }
+    let total: i64 = on_read!(db, pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM predicate_devices WHERE project_id = $1")
+        .bind(project_id).fetch_one(pool).await)?;
+    Ok((rows, total))
+}
+
+/// The candidate a comparison asks for: by id, else by 510(k) number, else the best selected
+/// one. One row read, however many candidates the project holds.
+pub async fn find_wanted(
+    db: &Db,
+    project_id: i64,
+    id: Option<i64>,
+    k_number: Option<&str>,
+) -> Result<Option<PredicateDevice>, sqlx::Error> {
+    if let Some(id) = id {
+        return find(db, project_id, id).await;
+    }
+    let (condition, value) = match k_number {
+        Some(k) => ("k_number = $2", Some(k)),
+        None => ("is_selected = $2", None),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM predicate_devices WHERE project_id = $1 AND {condition} \
+         ORDER BY confidence_score DESC, k_number LIMIT 1"
+    );
+    match value {
+        Some(k) => on_read!(db, pool => sqlx::query_as::<_, PredicateDevice>(&sql)
+            .bind(project_id).bind(k).fetch_optional(pool).await),
+        None => on_read!(db, pool => sqlx::query_as::<_, PredicateDevice>(&sql)
+            .bind(project_id).bind(true).fetch_optional(pool).await),
+    }
 }
 
 /// A project's candidates, best first.

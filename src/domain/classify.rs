@@ -310,9 +310,11 @@ impl ClassIndex {
 
         let mut reasons = Vec::new();
         if parts.name > 0.0 {
+            // The name is analysed once, not once per query term.
+            let name_terms = terms(&info.device_name);
             let matched: Vec<&str> = query
                 .iter()
-                .filter(|t| terms(&info.device_name).contains(t))
+                .filter(|t| name_terms.contains(t))
                 .map(String::as_str)
                 .collect();
             reasons.push(format!(

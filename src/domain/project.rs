@@ -59,10 +59,10 @@ pub struct CreateProject {
     #[schema(max_length = 2000)]
     pub intended_use: Option<String>,
     /// Three capital letters, e.g. `DQY`.
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(pattern = "^[A-Z]{3}$", max_length = 3)]
     pub product_code: Option<String>,
     /// `high`, `medium` or `low`.
-    #[schema(pattern = "^(high|medium|low)$")]
+    #[schema(pattern = "^(high|medium|low)$", max_length = 6)]
     pub priority: Option<String>,
     /// At most 10 tags of 1..50 characters.
     #[serde(default)]
@@ -120,13 +120,13 @@ pub struct UpdateProject {
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub intended_use: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, pattern = "^[A-Z]{3}$")]
+    #[schema(value_type = Option<String>, pattern = "^[A-Z]{3}$", max_length = 3)]
     pub product_code: Option<Option<String>>,
     /// `draft`, `active`, `in_progress` or `completed`.
-    #[schema(pattern = "^(draft|active|in_progress|completed)$")]
+    #[schema(pattern = "^(draft|active|in_progress|completed)$", max_length = 11)]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, pattern = "^(high|medium|low)$")]
+    #[schema(value_type = Option<String>, pattern = "^(high|medium|low)$", max_length = 6)]
     pub priority: Option<Option<String>>,
     #[schema(max_items = 10, value_type = Option<Vec<Tag>>)]
     pub tags: Option<Vec<String>>,
@@ -213,16 +213,30 @@ fn check_priority(value: Option<&str>, errors: &mut FieldErrors) -> Option<Strin
     Some(value.to_string())
 }
 
+/// The most tags a project holds, and the longest tag, in characters.
+pub const MAX_TAGS: usize = 10;
+pub const MAX_TAG_CHARS: usize = 50;
+
+/// Stops at the first rejection: a list over the count is refused before any tag is read, so a
+/// hostile list of any length costs one comparison (the body limit bounds the rest).
 fn check_tags(tags: &[String], errors: &mut FieldErrors) -> Vec<String> {
-    if tags.len() > 10 {
-        push(errors, "tags", "at most 10 tags");
+    if tags.len() > MAX_TAGS {
+        push(errors, "tags", &format!("at most {MAX_TAGS} tags"));
+        return Vec::new();
     }
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<String> = Vec::with_capacity(tags.len());
     for tag in tags {
         let tag = tag.trim();
-        if tag.is_empty() || tag.chars().count() > 50 {
-            push(errors, "tags", "each tag must be 1..50 characters");
-        } else if !out.iter().any(|t| t == tag) {
+        if tag.is_empty() || tag.chars().nth(MAX_TAG_CHARS).is_some() {
+            push(
+                errors,
+                "tags",
+                &format!("each tag must be 1..{MAX_TAG_CHARS} characters"),
+            );
+            return Vec::new();
+        }
+        // At most MAX_TAGS entries: the scan is bounded.
+        if !out.iter().any(|t| t == tag) {
             out.push(tag.to_string());
         }
     }
@@ -342,7 +356,16 @@ pub fn device_text(project: &Project, extra: Option<&str>) -> String {
     .flatten()
     .collect::<Vec<_>>()
     .join(". ")
+    .chars()
+    // Each field is bounded where it is parsed; the cut keeps the ranking's input bounded even
+    // for text stored before those bounds.
+    .take(MAX_SUBJECT_CHARS)
+    .collect()
 }
+
+/// The longest subject text ranking and classification read: the sum of the field bounds of a
+/// search (q 2000, name 255, type 255, description 5000, intended use 2000), rounded up.
+pub const MAX_SUBJECT_CHARS: usize = 10_000;
 
 #[cfg(test)]
 #[path = "project_tests.rs"]

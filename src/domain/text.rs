@@ -2,7 +2,7 @@
 //! ([`words`]), a medical-device stop-word list, the words a search asks for, Porter stemming,
 //! and BM25 scoring.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rust_stemmers::{Algorithm, Stemmer};
 
@@ -200,13 +200,13 @@ impl Bm25 {
             return 0.0;
         };
         let len_norm = 1.0 - Self::B + Self::B * self.doc_len[doc] / self.avg_len;
-        let mut seen: Vec<&String> = Vec::new();
+        // A set, not a list: a query of n distinct terms costs n lookups, not n² comparisons.
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut score = 0.0;
         for term in query {
-            if seen.contains(&term) {
+            if !seen.insert(term.as_str()) {
                 continue;
             }
-            seen.push(term);
             let f = f64::from(tf.get(term).copied().unwrap_or(0));
             if f > 0.0 {
                 score += self.idf(term) * f * (Self::K1 + 1.0) / (f + Self::K1 * len_norm);
@@ -218,11 +218,10 @@ impl Bm25 {
     /// The best score any document could reach for `query`: every distinct term present once in
     /// a document of average length. Scores divided by this land in 0..~1.
     pub fn ideal(&self, query: &[String]) -> f64 {
-        let mut seen: Vec<&String> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut total = 0.0;
         for term in query {
-            if !seen.contains(&term) {
-                seen.push(term);
+            if seen.insert(term.as_str()) {
                 total += self.idf(term);
             }
         }

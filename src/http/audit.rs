@@ -15,7 +15,7 @@ use crate::db::audit::{self as store, AuditFilter, AuditRow};
 use crate::db::projects;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuditorUser, AuthUser};
-use crate::http::extract::{Json, Page, Path, Query};
+use crate::http::extract::{max_chars, Json, Page, Path, Query};
 use crate::http::project_reports::download;
 use crate::http::AppState;
 
@@ -92,7 +92,8 @@ pub struct AuditPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TrailQuery {
-    /// Only this action, e.g. `project.update`.
+    /// Only this action, e.g. `project.update`; at most 100 characters.
+    #[param(max_length = 100)]
     pub action: Option<String>,
     /// From this time (inclusive, RFC 3339).
     pub from: Option<DateTime<Utc>>,
@@ -116,6 +117,7 @@ async fn page_of(
         offset: q.offset,
     }
     .validate()?;
+    max_chars("action", q.action.as_deref(), 100)?;
     let (rows, total) = store::list(&state.db, &filter, limit, offset).await?;
     Ok(Json(AuditPage {
         audit_entries: rows.into_iter().map(AuditEntry::from).collect(),
@@ -178,7 +180,7 @@ pub struct ExportRequest {
     /// One project's rows (owner, auditor, admin); omit for the whole log (auditor, admin).
     pub project_id: Option<i64>,
     /// `json` or `csv`.
-    #[schema(pattern = "^(json|csv)$")]
+    #[schema(pattern = "^(json|csv)$", max_length = 4)]
     pub format: String,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,

@@ -259,6 +259,17 @@ fn query_with_whole_floats_as_integers<T: DeserializeOwned>(uri: &axum::http::Ur
         .map(|axum::extract::Query(value)| value)
 }
 
+/// Refuses a text parameter longer than `max` characters (422 naming `field`); counts no
+/// further than `max + 1`, so an over-long value costs no more than an allowed one.
+pub fn max_chars(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().nth(max).is_some() => {
+            Err(ApiError::field(field, format!("at most {max} characters")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `limit` (1..100, default 50) and `offset` (>= 0) of every list.
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::cache::redis_ping;
+use crate::redis_link::{LinkError, RedisLink};
 use crate::db::Db;
 use crate::http::AppState;
 
@@ -84,9 +84,11 @@ pub async fn check_database(db: &Db) -> Check {
     }
 }
 
-pub async fn check_redis(redis: Option<&deadpool_redis::Pool>) -> Check {
+/// PING through the link (its timeout and breaker): a stalled Redis reports `stalled` within
+/// the response timeout, and `circuit_open` at once while the breaker refuses.
+pub async fn check_redis(redis: Option<&RedisLink>) -> Check {
     let start = Instant::now();
-    let Some(pool) = redis else {
+    let Some(link) = redis else {
         return Check {
             healthy: true,
             status: "not_configured".into(),
@@ -95,23 +97,31 @@ pub async fn check_redis(redis: Option<&deadpool_redis::Pool>) -> Check {
             execution_time_ms: ms(start),
         };
     };
-    let status = pool.status();
-    let details = serde_json::json!({"pool_size": status.size, "pool_available": status.available, "pool_max": status.max_size});
-    match redis_ping(pool).await {
-        Ok(()) => Check {
-            healthy: true,
-            status: "connected".into(),
-            message: "Redis answers PING".into(),
-            details,
-            execution_time_ms: ms(start),
-        },
-        Err(e) => Check {
-            healthy: false,
-            status: "disconnected".into(),
-            message: format!("Redis unreachable: {}", short(&e.to_string())),
-            details,
-            execution_time_ms: ms(start),
-        },
+    let answer = link.ping().await;
+    let (size, available, max) = link.pool_status();
+    let details = serde_json::json!({"pool_size": size, "pool_available": available, "pool_max": max,
+        "response_timeout_ms": link.timeout().as_millis() as u64,
+        "consecutive_failures": link.failures(), "circuit_open": link.is_open()});
+    let (status, message) = match answer {
+        Ok(()) => {
+            return Check {
+                healthy: true,
+                status: "connected".into(),
+                message: "Redis answers PING".into(),
+                details,
+                execution_time_ms: ms(start),
+            }
+        }
+        Err(LinkError::Open) => ("circuit_open", "Redis failing; not asked until the next probe (cache off, limits counted in process)".to_string()),
+        Err(e @ LinkError::Timeout(_)) => ("stalled", short(&e.to_string())),
+        Err(e) => ("disconnected", format!("Redis unreachable: {}", short(&e.to_string()))),
+    };
+    Check {
+        healthy: false,
+        status: status.into(),
+        message,
+        details,
+        execution_time_ms: ms(start),
     }
 }
 

@@ -25,7 +25,7 @@ pub struct SearchParams {
     pub q: Option<String>,
     /// FDA product code, three capital letters (e.g. `FRN`); filters the candidates. Empty
     /// means no filter.
-    #[param(pattern = "^([A-Z]{3})?$")]
+    #[param(pattern = "^([A-Z]{3})?$", max_length = 3)]
     pub product_code: Option<String>,
     /// Earliest decision date, `YYYY-MM-DD`; empty means no bound.
     #[param(schema_with = date_or_empty)]
@@ -76,12 +76,12 @@ pub struct ProjectSearchBody {
     #[schema(max_length = 2000)]
     pub q: Option<String>,
     /// Three capital letters; absent or null means the project's product code.
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(pattern = "^[A-Z]{3}$", max_length = 3)]
     pub product_code: Option<String>,
-    #[schema(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<String>, format = Date, max_length = 10)]
     pub decision_date_from: Option<String>,
     /// Not before `decision_date_from`.
-    #[schema(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<String>, format = Date, max_length = 10)]
     pub decision_date_to: Option<String>,
     #[schema(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,

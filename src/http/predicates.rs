@@ -19,7 +19,7 @@ use crate::domain::predicate::PredicateDevice;
 use crate::domain::ranking::Ranked;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
-use crate::http::extract::{with_total, Json, Path, Query};
+use crate::http::extract::{with_total, Json, Page, Path, Query};
 use crate::http::predicate_input::{optional_json, ProjectSearchBody, SearchParams};
 use crate::http::AppState;
 use crate::search::{PredicateQuery, SearchDefaults, SearchMeta};
@@ -128,18 +128,19 @@ async fn search_for_project(
     }))
 }
 
-/// The project's stored candidates, best first; count in `X-Total-Count`.
+/// A page of the project's stored candidates, best first; the total in `X-Total-Count`.
 #[utoipa::path(get, path = "/api/projects/{id}/predicates", tag = "predicates", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Project id")),
+    params(("id" = i64, Path, description = "Project id"), Page),
     responses((status = 200, description = "Stored candidates", body = [PredicateDevice])))]
 async fn list_predicates(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<i64>,
+    Query(page): Query<Page>,
 ) -> ApiResult<Response> {
+    let (limit, offset) = page.validate()?;
     owned(&state, &auth, id).await?;
-    let rows = store::for_project(&state.db, id).await?;
-    let total = rows.len() as i64;
+    let (rows, total) = store::page(&state.db, id, limit, offset).await?;
     Ok(with_total(rows, total))
 }
 

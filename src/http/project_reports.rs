@@ -148,7 +148,7 @@ async fn dashboard(
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (default) or `csv`.
-    #[param(pattern = "^(json|csv)$")]
+    #[param(pattern = "^(json|csv)$", max_length = 4)]
     pub format: Option<String>,
 }
 

@@ -15,7 +15,7 @@ use crate::domain::project::{CreateProject, UpdateProject, STATUSES};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::error::ErrorBody;
-use crate::http::extract::{with_total, Json, Page, Path, Query};
+use crate::http::extract::{max_chars, with_total, Json, Page, Path, Query};
 use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -82,11 +82,14 @@ pub async fn create_project(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListProjects {
-    /// Words to find in name, description or device type.
+    /// Words to find in name, description or device type, at most 200 characters.
+    #[param(max_length = 200)]
     pub search: Option<String>,
     /// `draft`, `active`, `in_progress` or `completed` (empty means any).
-    #[param(pattern = "^(draft|active|in_progress|completed)?$")]
+    #[param(pattern = "^(draft|active|in_progress|completed)?$", max_length = 11)]
     pub status: Option<String>,
+    /// At most 255 characters.
+    #[param(max_length = 255)]
     pub device_type: Option<String>,
     /// 1..100, default 50.
     #[param(minimum = 1, maximum = 100)]
@@ -119,8 +122,10 @@ pub async fn list_projects(
         }
     }
     let trimmed = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    max_chars("search", q.search.as_deref(), 200)?;
+    max_chars("device_type", q.device_type.as_deref(), 255)?;
     let filter = ProjectFilter {
-        search: trimmed(q.search).map(|s| s.chars().take(200).collect()),
+        search: trimmed(q.search),
         status,
         device_type: trimmed(q.device_type),
     };

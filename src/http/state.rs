@@ -35,7 +35,7 @@ pub struct Services {
     pub db: Db,
     /// Every audited change goes through it.
     pub audit: AuditLog,
-    pub redis: Option<deadpool_redis::Pool>,
+    pub redis: Option<crate::redis_link::RedisLink>,
     pub cache: Cache,
     pub limiter: RateLimiter,
     /// The openFDA client (budget, breaker and health inside).

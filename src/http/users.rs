@@ -51,7 +51,7 @@ async fn list_users(
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     /// `user`, `auditor` or `admin`.
-    #[schema(pattern = "^(user|auditor|admin)$")]
+    #[schema(pattern = "^(user|auditor|admin)$", max_length = 7)]
     pub role: Option<String>,
     /// A disabled user is refused on every request at once.
     pub disabled: Option<bool>,

@@ -151,8 +151,8 @@ impl Budget {
     }
 
     async fn reserve(&self, max_wait: Duration) -> Result<Grant, Refusal> {
-        if let RateLimiter::Redis(pool, _) = &self.limiter {
-            match self.reserve_redis(pool, max_wait).await {
+        if let RateLimiter::Redis(link, _) = &self.limiter {
+            match self.reserve_redis(link, max_wait).await {
                 Ok(answer) => return answer,
                 Err(e) => {
                     metrics::counter!("openfda_budget_fallback_total").increment(1);
@@ -165,24 +165,23 @@ impl Budget {
 
     async fn reserve_redis(
         &self,
-        pool: &deadpool_redis::Pool,
+        link: &crate::redis_link::RedisLink,
         max_wait: Duration,
     ) -> anyhow::Result<Result<Grant, Refusal>> {
         let [minute, day, pace] = self.keys();
-        let mut conn = pool.get().await?;
+        let script = deadpool_redis::redis::Script::new(RESERVE);
+        let mut invocation = script.key(minute);
+        invocation
+            .key(day)
+            .key(pace)
+            .arg(self.per_minute)
+            .arg(MINUTE.as_millis() as u64)
+            .arg(self.daily)
+            .arg(DAY_TTL.as_millis() as u64)
+            .arg(self.interval().as_millis() as u64)
+            .arg(max_wait.as_millis() as u64);
         let (granted, window, wait_ms, m, d): (i64, i64, i64, u64, u64) =
-            deadpool_redis::redis::Script::new(RESERVE)
-                .key(minute)
-                .key(day)
-                .key(pace)
-                .arg(self.per_minute)
-                .arg(MINUTE.as_millis() as u64)
-                .arg(self.daily)
-                .arg(DAY_TTL.as_millis() as u64)
-                .arg(self.interval().as_millis() as u64)
-                .arg(max_wait.as_millis() as u64)
-                .invoke_async(&mut conn)
-                .await?;
+            link.invoke(&invocation).await?;
         let wait = Duration::from_millis(wait_ms.max(0) as u64);
         Ok(match (granted, window) {
             (1, _) => Ok(Grant {
@@ -258,19 +257,15 @@ impl Budget {
 
     /// `(used this minute, used today)` without taking anything.
     pub async fn usage(&self) -> (u64, u64) {
-        if let RateLimiter::Redis(pool, _) = &self.limiter {
+        if let RateLimiter::Redis(link, _) = &self.limiter {
             let [minute, day, _] = self.keys();
-            let read = async {
-                let mut conn = pool.get().await?;
-                let (m, d): (Option<u64>, Option<u64>) = deadpool_redis::redis::cmd("MGET")
-                    .arg(&minute)
-                    .arg(&day)
-                    .query_async(&mut conn)
-                    .await?;
-                anyhow::Ok((m.unwrap_or(0), d.unwrap_or(0)))
-            };
-            if let Ok(Ok(v)) = tokio::time::timeout(Duration::from_secs(1), read).await {
-                return v;
+            let read = link
+                .query::<(Option<u64>, Option<u64>)>(
+                    deadpool_redis::redis::cmd("MGET").arg(&minute).arg(&day),
+                )
+                .await;
+            if let Ok((m, d)) = read {
+                return (m.unwrap_or(0), d.unwrap_or(0));
             }
         }
         let local = self.local.lock().await;
