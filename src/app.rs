@@ -15,12 +15,12 @@ use crate::accounts::SignIn;
 use crate::assistant::Assistant;
 use crate::audit::AuditLog;
 use crate::cache::Cache;
-use crate::redis_link::RedisLink;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::{AppState, Services};
 use crate::openfda::OpenFda;
 use crate::rate_limit::RateLimiter;
+use crate::redis_link::RedisLink;
 use crate::search::PredicateSearch;
 
 /// Prepares the database (migrations unless disabled, the built-in classification table), builds

@@ -218,7 +218,9 @@ fn escape_glob(prefix: &str) -> String {
 }
 
 async fn redis_get(link: &RedisLink, key: &str) -> anyhow::Result<Option<String>> {
-    Ok(link.query(deadpool_redis::redis::cmd("GET").arg(key)).await?)
+    Ok(link
+        .query(deadpool_redis::redis::cmd("GET").arg(key))
+        .await?)
 }
 
 async fn redis_set(link: &RedisLink, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {

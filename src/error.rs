@@ -90,7 +90,9 @@ impl From<sqlx::Error> for ApiError {
             },
             // PostgreSQL's statement_timeout (57014) and lock_timeout (55P03): the database
             // was too busy for this request, not broken; the client may try again.
-            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("57014" | "55P03")) => {
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("57014" | "55P03")) =>
+            {
                 Self::Unavailable {
                     message: "the database did not finish in time, try again".into(),
                     retry_after_secs: Some(2),

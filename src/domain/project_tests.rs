@@ -88,6 +88,18 @@ fn create_names_every_bad_field() {
 }
 
 #[test]
+fn tag_checks_stop_at_the_first_rejection() {
+    // Over the count: one message, no tag read.
+    let Invalid(fields) =
+        create(serde_json::json!({"name": "x", "tags": vec![""; 5000]})).unwrap_err();
+    assert_eq!(fields["tags"], vec!["at most 10 tags"]);
+    // Several bad tags within the count: still one message.
+    let Invalid(fields) =
+        create(serde_json::json!({"name": "x", "tags": ["", " ", "y".repeat(51)]})).unwrap_err();
+    assert_eq!(fields["tags"].len(), 1, "{fields:?}");
+}
+
+#[test]
 fn server_fields_are_refused_on_create() {
     for field in ["id", "user_id", "version", "status", "created_at"] {
         let mut body = serde_json::json!({"name": "x"});

@@ -96,8 +96,10 @@ pub struct TrailQuery {
     #[param(max_length = 100)]
     pub action: Option<String>,
     /// From this time (inclusive, RFC 3339).
+    #[param(max_length = 64)]
     pub from: Option<DateTime<Utc>>,
     /// Up to this time (inclusive, RFC 3339).
+    #[param(max_length = 64)]
     pub to: Option<DateTime<Utc>>,
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
@@ -182,7 +184,9 @@ pub struct ExportRequest {
     /// `json` or `csv`.
     #[schema(pattern = "^(json|csv)$", max_length = 4)]
     pub format: String,
+    #[schema(max_length = 64)]
     pub from: Option<DateTime<Utc>>,
+    #[schema(max_length = 64)]
     pub to: Option<DateTime<Utc>>,
 }
 

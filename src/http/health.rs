@@ -13,9 +13,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::redis_link::{LinkError, RedisLink};
 use crate::db::Db;
 use crate::http::AppState;
+use crate::redis_link::{LinkError, RedisLink};
 
 pub const SERVICE_NAME: &str = "medical-device-regulatory-assistant";
 
@@ -112,9 +112,16 @@ pub async fn check_redis(redis: Option<&RedisLink>) -> Check {
                 execution_time_ms: ms(start),
             }
         }
-        Err(LinkError::Open) => ("circuit_open", "Redis failing; not asked until the next probe (cache off, limits counted in process)".to_string()),
+        Err(LinkError::Open) => (
+            "circuit_open",
+            "Redis failing; not asked until the next probe (cache off, limits counted in process)"
+                .to_string(),
+        ),
         Err(e @ LinkError::Timeout(_)) => ("stalled", short(&e.to_string())),
-        Err(e) => ("disconnected", format!("Redis unreachable: {}", short(&e.to_string()))),
+        Err(e) => (
+            "disconnected",
+            format!("Redis unreachable: {}", short(&e.to_string())),
+        ),
     };
     Check {
         healthy: false,

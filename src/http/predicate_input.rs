@@ -44,7 +44,8 @@ fn date_or_empty() -> AnyOfBuilder {
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+                .max_length(Some(10)),
         )
         .item(
             ObjectBuilder::new()

@@ -113,6 +113,7 @@ pub struct CreateApiKey {
     )]
     pub name: String,
     /// Optional expiry; a time already past gives a key that never works.
+    #[schema(max_length = 64)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

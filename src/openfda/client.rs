@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use rand::Rng;
 use serde::de::DeserializeOwned;
 
@@ -57,8 +58,13 @@ fn count(endpoint: Endpoint, outcome: &'static str) {
 
 impl OpenFda {
     pub fn new(config: &Config, limiter: RateLimiter) -> anyhow::Result<Self> {
+        let base = config.openfda_base_url.trim_end_matches('/').to_string();
+        let origin = url::Url::parse(&base)
+            .map(|u| u.origin())
+            .context("OPENFDA_BASE_URL is not a URL")?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("regassist/", env!("CARGO_PKG_VERSION")))
+            .redirect(transport::same_origin_redirects(origin))
             .connect_timeout(config.openfda_timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(16)
             .build()?;
@@ -66,7 +72,7 @@ impl OpenFda {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                base: config.openfda_base_url.trim_end_matches('/').to_string(),
+                base,
                 api_key: config.openfda_api_key.clone(),
                 budget: Budget::new(config, limiter),
                 breaker: Mutex::new(Breaker::new(

@@ -6,6 +6,7 @@ mod common;
 
 mod audit;
 mod auth;
+mod bounds;
 mod check_openfda;
 mod classification;
 mod cli;

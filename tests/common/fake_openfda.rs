@@ -224,6 +224,10 @@ pub enum Fault {
     Hang(Duration),
     /// A 500 whose body echoes the request's query string (a badly behaved upstream).
     EchoQuery,
+    /// A 200 whose body streams this many bytes, without a declared length.
+    Oversized(usize),
+    /// A 302 to this URL (query string kept), e.g. another host or this one.
+    RedirectTo(String),
 }
 
 #[derive(Default)]
@@ -402,6 +406,27 @@ async fn handle(
                 return r;
             }
             Fault::Hang(d) => tokio::time::sleep(d).await,
+            Fault::Oversized(bytes) => {
+                let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+                let chunks = bytes.div_ceil(chunk.len());
+                let stream = futures::stream::iter(
+                    (0..chunks).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+                );
+                return (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    axum::body::Body::from_stream(stream),
+                )
+                    .into_response();
+            }
+            Fault::RedirectTo(target) => {
+                let q = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+                let location = format!("{target}{q}");
+                return (
+                    StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, location)],
+                )
+                    .into_response();
+            }
             Fault::EchoQuery => {
                 let q = uri.query().unwrap_or_default().to_string();
                 return error(

@@ -41,6 +41,44 @@ impl RetryKind {
     }
 }
 
+/// The largest openFDA answer read, in bytes: a full page of 1000 records is a few MiB.
+pub(super) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Redirects followed within the configured origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// Follows a redirect only to the configured scheme, host and port (a few hops at most); any
+/// other is not followed, so its 3xx is answered as an upstream error. The API key rides in the
+/// query string: it must not be sent to another host.
+pub(super) fn same_origin_redirects(origin: url::Origin) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() < MAX_REDIRECTS && attempt.url().origin() == origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// The body read chunk by chunk, refused past `max` bytes (declared or sent) without reading on.
+async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Result<String, usize>, reqwest::Error> {
+    if let Some(declared) = response.content_length() {
+        if declared > max as u64 {
+            return Ok(Err(max));
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Ok(Err(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(String::from_utf8_lossy(&body).into_owned()))
+}
+
 impl OpenFda {
     pub(super) async fn attempt<T: DeserializeOwned>(
         &self,
@@ -78,7 +116,7 @@ impl OpenFda {
                 .get(reqwest::header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_cursor);
-            let body = response.text().await?;
+            let body = read_capped(response, MAX_BODY_BYTES).await?;
             Ok::<_, reqwest::Error>((status, retry_after, next, body))
         };
         match tokio::time::timeout(timeout, call).await {
@@ -101,7 +139,17 @@ impl OpenFda {
                     message,
                 }
             }
-            Ok(Ok((status, retry_after, next, body))) => {
+            Ok(Ok((_, _, _, Err(max)))) => Attempt::Final(OpenFdaError::Protocol(format!(
+                "answer larger than {} MiB; not read",
+                max / (1024 * 1024)
+            ))),
+            Ok(Ok((status, _, _, Ok(_)))) if status.is_redirection() => {
+                Attempt::Final(OpenFdaError::Protocol(format!(
+                    "HTTP {}: redirected off the configured openFDA host; not followed",
+                    status.as_u16()
+                )))
+            }
+            Ok(Ok((status, retry_after, next, Ok(body)))) => {
                 self.classify(status.as_u16(), retry_after, next, &body)
             }
         }
