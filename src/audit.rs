@@ -37,9 +37,11 @@ use crate::db::{now, Db};
 
 mod checkpoint;
 mod log;
+mod rows;
 mod seal;
 pub use checkpoint::{load_checkpoint, write_checkpoint, Checkpoint};
 pub use log::{AuditLog, Recording};
+pub use rows::{verify_rows, RowsCheck};
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

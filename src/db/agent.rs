@@ -71,6 +71,22 @@ pub async fn for_project(
     on_read!(db, pool => sqlx::query_as::<_, AgentInteraction>(&sql).bind(project_id).bind(limit).fetch_all(pool).await)
 }
 
+/// Up to `limit` of a project's interactions older than `before` (an id; `None` for the
+/// newest), newest first: the pages of an export.
+pub async fn page_before(
+    db: &Db,
+    project_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AgentInteraction>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM agent_interactions WHERE project_id = $1 AND id < $2 \
+         ORDER BY id DESC LIMIT $3"
+    );
+    on_read!(db, pool => sqlx::query_as::<_, AgentInteraction>(&sql).bind(project_id)
+        .bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await)
+}
+
 pub async fn count_for_project(db: &Db, project_id: i64) -> Result<i64, sqlx::Error> {
     on_read!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM agent_interactions WHERE project_id = $1")
         .bind(project_id).fetch_one(pool).await)

@@ -200,14 +200,39 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// Every row matching the filter, in chain order (exports).
-pub async fn all(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditRow>, sqlx::Error> {
+/// The rows matching the filter, in chain order (exports): at most `max + 1`, so a caller can
+/// tell "more than `max`" without reading them all.
+pub async fn all(db: &Db, filter: &AuditFilter, max: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
     let filter = filter.clause();
     let sql = format!(
-        "SELECT {COLUMNS} FROM audit_events {} ORDER BY seq",
-        filter.sql()
+        "SELECT {COLUMNS} FROM audit_events {} ORDER BY seq LIMIT ${}",
+        filter.sql(),
+        filter.next_placeholder()
     );
-    on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &filter.params).fetch_all(pool).await)
+    on_read!(db, pool => bind_params!(sqlx::query_as::<_, AuditRow>(&sql), &filter.params)
+        .bind(max.saturating_add(1)).fetch_all(pool).await)
+}
+
+/// `(seq, hash)` of the rows at these places of the chain (those that exist).
+pub async fn hashes_at(db: &Db, seqs: &[i64]) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    let mut out = Vec::with_capacity(seqs.len());
+    // A few hundred placeholders per statement: within every backend's limit.
+    for chunk in seqs.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT seq, hash FROM audit_events WHERE seq IN ({})",
+            marks.join(", ")
+        );
+        let rows: Vec<(i64, String)> = on_read!(db, pool => {
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+            for s in chunk {
+                q = q.bind(*s);
+            }
+            q.fetch_all(pool).await
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 /// Streams the whole chain in `seq` order through `visit`, without holding it all in memory.

@@ -28,7 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// One product code of FDA's classification database.
 #[utoipa::path(get, path = "/api/classification/product-codes/{code}", tag = "classification",
     security(("bearer" = [])),
-    params(("code" = String, Path, description = "Three capital letters, e.g. `FRN`", pattern = "^[A-Z]{3}$")),
+    params(("code" = String, Path, description = "Three capital letters, e.g. `FRN`", pattern = "^[A-Z]{3}$", max_length = 3)),
     responses((status = 200, description = "The product code", body = ProductCode),
               (status = 422, description = "Not three capital letters", body = crate::http::error::ErrorBody)))]
 async fn get_product_code(

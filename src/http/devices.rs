@@ -17,7 +17,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// One 510(k) or De Novo decision, with openFDA's field names.
 #[utoipa::path(get, path = "/api/devices/510k/{k_number}", tag = "devices",
     security(("bearer" = [])),
-    params(("k_number" = String, Path, description = "`K`, `DEN` or `BK` and six digits, e.g. `K872032`", pattern = "^(K|DEN|BK)[0-9]{6}$")),
+    params(("k_number" = String, Path, description = "`K`, `DEN` or `BK` and six digits, e.g. `K872032`", pattern = "^(K|DEN|BK)[0-9]{6}$", max_length = 9)),
     responses((status = 200, description = "The 510(k) record", body = Fda510k),
               (status = 422, description = "Not a 510(k) number", body = crate::http::error::ErrorBody)))]
 async fn get_510k(

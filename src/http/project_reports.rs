@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -177,28 +178,123 @@ async fn export(
         return Err(ApiError::field("format", "must be json or csv"));
     }
     let project = owned(&state, &auth, id).await?;
-    let (classification, predicate_devices, agent_interactions) = tokio::try_join!(
+    let (classification, predicate_devices) = tokio::try_join!(
         classifications::latest(&state.db, id),
         predicates::for_project(&state.db, id),
-        agent::for_project(&state.db, id, 10_000),
     )?;
-    let data = ProjectExport {
-        project,
-        classification,
-        predicate_devices,
-        agent_interactions,
-        exported_at: crate::db::now(),
-    };
-    let stamp = data.exported_at.format("%Y%m%d");
-    if format == "json" {
-        let filename = format!("project-{id}-{stamp}.json");
-        Ok(download(Json(data).into_response(), &filename))
+    let exported_at = crate::db::now();
+    let stamp = exported_at.format("%Y%m%d");
+    let csv = format == "csv";
+    // The parts read at once are bounded (one project, its candidates); the interactions, up to
+    // EXPORT_INTERACTIONS of them, are read and written EXPORT_PAGE at a time.
+    let head = if csv {
+        let mut w = csv_writer();
+        w.write_record(["section", "key", "field", "value"])
+            .and_then(|_| {
+                write_object(
+                    &mut w,
+                    "project",
+                    &project.id.to_string(),
+                    to_json(&project),
+                )
+            })
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        if let Some(c) = &classification {
+            write_object(&mut w, "classification", &c.product_code, to_json(c))
+                .map_err(|e| ApiError::Internal(e.into()))?;
+        }
+        for p in &predicate_devices {
+            write_object(&mut w, "predicate", &p.k_number, to_json(p))
+                .map_err(|e| ApiError::Internal(e.into()))?;
+        }
+        csv_bytes(w).map_err(|e| ApiError::Internal(e.into()))?
     } else {
-        let csv = export_csv(&data).map_err(|e| ApiError::Internal(e.into()))?;
-        let filename = format!("project-{id}-{stamp}.csv");
-        let response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response();
-        Ok(download(response, &filename))
-    }
+        // The fields in `ProjectExport`'s order, so the document reads as that type.
+        format!(
+            "{{\"project\":{},\"classification\":{},\"predicate_devices\":{},\"agent_interactions\":[",
+            to_json(&project),
+            to_json(&classification),
+            to_json(&predicate_devices)
+        )
+        .into_bytes()
+    };
+    let tail = if csv {
+        Vec::new()
+    } else {
+        format!("],\"exported_at\":{}}}", to_json(&exported_at)).into_bytes()
+    };
+    let pages = interaction_pages(state.db.clone(), id, csv);
+    let body = futures::stream::once(async move { Ok(axum::body::Bytes::from(head)) })
+        .chain(pages)
+        .chain(futures::stream::once(async move {
+            Ok(axum::body::Bytes::from(tail))
+        }));
+    let (content_type, filename) = if csv {
+        (
+            "text/csv; charset=utf-8",
+            format!("project-{id}-{stamp}.csv"),
+        )
+    } else {
+        ("application/json", format!("project-{id}-{stamp}.json"))
+    };
+    let response = (
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response();
+    Ok(download(response, &filename))
+}
+
+/// Interactions an export carries at most, and how many it reads at a time.
+const EXPORT_INTERACTIONS: i64 = 10_000;
+const EXPORT_PAGE: i64 = 200;
+
+/// The interactions of project `id`, newest first, as JSON array items (comma-separated) or
+/// CSV rows, one page per chunk.
+fn interaction_pages(
+    db: crate::db::Db,
+    id: i64,
+    csv: bool,
+) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    // (the id the next page starts below, interactions written so far); None when done.
+    futures::stream::try_unfold(Some((None::<i64>, 0i64)), move |state| {
+        let db = db.clone();
+        async move {
+            let Some((before, sent)) = state else {
+                return Ok(None);
+            };
+            let limit = EXPORT_PAGE.min(EXPORT_INTERACTIONS - sent);
+            let rows = if limit > 0 {
+                agent::page_before(&db, id, before, limit)
+                    .await
+                    .map_err(std::io::Error::other)?
+            } else {
+                Vec::new()
+            };
+            let Some(last) = rows.last().map(|r| r.id) else {
+                return Ok(None);
+            };
+            let mut chunk = Vec::new();
+            if csv {
+                let mut w = csv_writer();
+                for a in &rows {
+                    write_object(&mut w, "agent_interaction", &a.id.to_string(), to_json(a))
+                        .map_err(std::io::Error::other)?;
+                }
+                chunk = csv_bytes(w).map_err(std::io::Error::other)?;
+            } else {
+                for (i, a) in rows.iter().enumerate() {
+                    if sent > 0 || i > 0 {
+                        chunk.push(b',');
+                    }
+                    serde_json::to_writer(&mut chunk, a).map_err(std::io::Error::other)?;
+                }
+            }
+            let sent = sent + rows.len() as i64;
+            let next = (rows.len() as i64 == limit).then_some((Some(last), sent));
+            Ok(Some((axum::body::Bytes::from(chunk), next)))
+        }
+    })
 }
 
 /// Marks a response as a file download.
@@ -211,46 +307,36 @@ pub fn download(mut response: Response, filename: &str) -> Response {
     response
 }
 
-/// One table: `section, key, field, value` rows, so every part fits RFC 4180 CSV.
-fn export_csv(data: &ProjectExport) -> Result<String, csv::Error> {
-    let mut w = csv::WriterBuilder::new()
+/// The export's CSV is one table: `section, key, field, value` rows, so every part fits
+/// RFC 4180 CSV. Written in parts (a writer per chunk), with no header of their own.
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    w.write_record(["section", "key", "field", "value"])?;
-    let write_object = |w: &mut csv::Writer<Vec<u8>>,
-                        section: &str,
-                        key: &str,
-                        value: serde_json::Value|
-     -> Result<(), csv::Error> {
-        if let serde_json::Value::Object(map) = value {
-            for (field, v) in map {
-                let text = match v {
-                    serde_json::Value::String(s) => s,
-                    serde_json::Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                w.write_record([section, key, field.as_str(), text.as_str()])?;
-            }
+        .from_writer(Vec::new())
+}
+
+fn csv_bytes(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// One object as `section, key, field, value` rows, one per field.
+fn write_object(
+    w: &mut csv::Writer<Vec<u8>>,
+    section: &str,
+    key: &str,
+    value: serde_json::Value,
+) -> Result<(), csv::Error> {
+    if let serde_json::Value::Object(map) = value {
+        for (field, v) in map {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            w.write_record([section, key, field.as_str(), text.as_str()])?;
         }
-        Ok(())
-    };
-    write_object(
-        &mut w,
-        "project",
-        &data.project.id.to_string(),
-        to_json(&data.project),
-    )?;
-    if let Some(c) = &data.classification {
-        write_object(&mut w, "classification", &c.product_code, to_json(c))?;
     }
-    for p in &data.predicate_devices {
-        write_object(&mut w, "predicate", &p.k_number, to_json(p))?;
-    }
-    for a in &data.agent_interactions {
-        write_object(&mut w, "agent_interaction", &a.id.to_string(), to_json(a))?;
-    }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(())
 }
 
 fn to_json<T: Serialize>(value: &T) -> serde_json::Value {

@@ -157,6 +157,12 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     if text == "*" {
         return Ok(None);
     }
+    // `W/"` + 18 digits + `"`: anything longer is no ETag of ours.
+    if text.len() > 22 {
+        return Err(ApiError::BadRequest(
+            "If-Match must be an ETag from this API, e.g. \"3\"".into(),
+        ));
+    }
     let tag = text.trim_start_matches("W/").trim_matches('"');
     tag.parse::<i64>().map(Some).map_err(|_| {
         ApiError::BadRequest("If-Match must be an ETag from this API, e.g. \"3\"".into())
@@ -209,7 +215,7 @@ async fn apply_update(
 /// Partial update (same as PATCH). With `If-Match`, a stale version answers 412 and changes nothing.
 #[utoipa::path(put, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$", max_length = 22)),
     request_body = UpdateProject,
     responses((status = 200, description = "The updated project", body = Project),
               (status = 412, description = "If-Match names an older version", body = ErrorBody)))]
@@ -226,7 +232,7 @@ async fn replace_project(
 /// Partial update. With `If-Match`, a stale version answers 412 and changes nothing.
 #[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$")),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$", max_length = 22)),
     request_body = UpdateProject,
     responses((status = 200, description = "The updated project", body = Project),
               (status = 412, description = "If-Match names an older version", body = ErrorBody)))]
@@ -248,7 +254,7 @@ pub struct Message {
 /// Soft delete: the project answers 404 afterwards; its rows and audit history stay.
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
-           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+           ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$", max_length = 22),
            ("X-Change-Reason" = Option<String>, Header, nullable = false, max_length = 500, description = "Why; required when the deployment demands reasons for deletes")),
     responses((status = 200, description = "Deleted", body = Message),
               (status = 412, description = "If-Match names an older version", body = ErrorBody),

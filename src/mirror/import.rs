@@ -41,6 +41,12 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// A sink and the receiving end of its channel, for feeding a parser directly (tests).
+    pub fn channel(capacity: usize) -> (Sink, mpsc::Receiver<Item>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (Sink { tx }, rx)
+    }
+
     /// Sends an item; fails when the import loop has given up (then the parser stops).
     pub fn send(&mut self, item: Item) -> anyhow::Result<()> {
         self.tx

@@ -7,7 +7,7 @@ use regassist::db::Db;
 use serde_json::{json, Value};
 
 /// Runs SQL as a superuser would, with the append-only triggers out of the way.
-async fn bypass(db: &Db, sql: &str) {
+pub(crate) async fn bypass(db: &Db, sql: &str) {
     match db {
         Db::Postgres(pg) => {
             let mut tx = pg.pool.begin().await.unwrap();

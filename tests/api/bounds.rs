@@ -318,27 +318,37 @@ async fn postgres_lock_and_statement_waits_are_bounded() {
     assert!(body["request_id"].is_string());
     holder.rollback().await.unwrap();
 
-    // Another session holds the audit chain's head: the write's sealing round gives up.
+    // Another session holds the audit chain's head: the write's sealing round gives up after
+    // the lock timeout; the change stands with its row queued (by design), and the next round
+    // seals it once the lock is free.
     let mut chain_holder = other.acquire().await.unwrap();
     sqlx::query("SELECT pg_advisory_lock(7332046174811)")
         .execute(&mut *chain_holder)
         .await
         .unwrap();
-    let res = app
-        .post("/api/projects")
+    // A client-side bound far above the lock timeout: a write held by the lock fails here.
+    let bounded = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let res = bounded
+        .post(app.url("/api/projects"))
         .bearer_auth(&token)
         .json(&json!({"name": "Second"}))
         .send()
         .await
+        .expect("the sealing round must not wait for the chain lock without bound");
+    assert_eq!(res.status(), 201);
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+        .fetch_one(&other)
+        .await
         .unwrap();
-    assert_eq!(res.status(), 503);
-    assert!(res.headers().contains_key("retry-after"));
+    assert!(queued >= 1, "the row waits in the queue");
     sqlx::query("SELECT pg_advisory_unlock(7332046174811)")
         .execute(&mut *chain_holder)
         .await
         .unwrap();
     drop(chain_holder);
-    // The queued row is sealed by the next round: the chain stays whole.
     app.state.audit.sweep().await.unwrap();
     let auditor = app.user_with_role("auditor@example.com", "auditor").await;
     let (status, _, v) = get(&app, &auditor, "/api/audit/verify").await;
@@ -395,5 +405,76 @@ crate::with_fake_sqlite!(
         );
         let (status, _, body) = get(&app, &token, "/api/predicates/search?q=infusion%20pump").await;
         assert_eq!(status, 200, "{body}");
+    }
+);
+
+both_backends!(
+    an_owners_export_verifies_its_own_rows_not_every_tenants,
+    &[],
+    |app: TestApp| async move {
+        let owner = app.jwt_for("exporter");
+        let other = app.jwt_for("neighbour");
+        let mine = app.create_project(&owner, json!({"name": "Mine"})).await["id"]
+            .as_i64()
+            .unwrap();
+        let res = app
+            .patch(&format!("/api/projects/{mine}"))
+            .bearer_auth(&owner)
+            .json(&json!({"description": "changed"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let theirs = app.create_project(&other, json!({"name": "Theirs"})).await["id"]
+            .as_i64()
+            .unwrap();
+        let seq_of = |project: i64| {
+            let db = app.state.db.clone();
+            async move {
+                regassist::on_read!(&db, pool => sqlx::query_scalar::<_, i64>(
+                    "SELECT MIN(seq) FROM audit_events WHERE project_id = $1")
+                    .bind(project).fetch_one(pool).await)
+                .unwrap()
+            }
+        };
+        let export = |token: String| {
+            let app = &app;
+            async move {
+                let res = app
+                    .post("/api/audit/export")
+                    .bearer_auth(token)
+                    .json(&json!({"project_id": mine, "format": "json"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200);
+                res.json::<Value>().await.unwrap()
+            }
+        };
+
+        // Another tenant's row altered: the whole chain is broken, this owner's rows are not.
+        let their_seq = seq_of(theirs).await;
+        crate::audit::bypass(
+            &app.state.db,
+            &format!("UPDATE audit_events SET reason = 'edited' WHERE seq = {their_seq}"),
+        )
+        .await;
+        let auditor = app.user_with_role("auditor@example.com", "auditor").await;
+        let (_, _, whole) = get(&app, &auditor, "/api/audit/verify").await;
+        assert_eq!(whole["is_valid"], false, "{whole}");
+        let body = export(owner.clone()).await;
+        assert_eq!(body["entries"].as_array().unwrap().len(), 2);
+        assert_eq!(body["verification"]["is_valid"], true, "{body}");
+
+        // This owner's own row altered: its export says so, at that row.
+        let my_seq = seq_of(mine).await;
+        crate::audit::bypass(
+            &app.state.db,
+            &format!("UPDATE audit_events SET reason = 'edited' WHERE seq = {my_seq}"),
+        )
+        .await;
+        let body = export(owner.clone()).await;
+        assert_eq!(body["verification"]["is_valid"], false, "{body}");
+        assert_eq!(body["verification"]["first_invalid_seq"], my_seq);
     }
 );
