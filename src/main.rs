@@ -310,9 +310,9 @@ async fn check_openfda(mut config: Config) -> anyhow::Result<ExitCode> {
     config.openfda_tuning.max_retries = 1;
     config.openfda_tuning.deadline = config.openfda_timeout * 2;
     let limiter = match &config.redis_url {
-        Some(url) => {
-            regassist::rate_limit::RateLimiter::redis(regassist::redis_link::RedisLink::connect(url.expose())?)
-        }
+        Some(url) => regassist::rate_limit::RateLimiter::redis(
+            regassist::redis_link::RedisLink::connect(url.expose())?,
+        ),
         None => regassist::rate_limit::RateLimiter::memory(),
     };
     let client = regassist::openfda::OpenFda::new(&config, limiter)?;
