@@ -111,7 +111,9 @@ impl Cache {
             Cache::Redis(pool, _) => match redis_get(pool, key).await {
                 Ok(v) => v,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cache read failed; going to the source");
+                    if !crate::redis_link::is_refusal(&e) {
+                        tracing::warn!(error = %e, "cache read failed; going to the source");
+                    }
                     self.record("error");
                     return None;
                 }
@@ -137,7 +139,9 @@ impl Cache {
         match self {
             Cache::Redis(pool, _) => {
                 if let Err(e) = redis_set(pool, key, value, ttl).await {
-                    tracing::warn!(error = %e, "cache write failed");
+                    if !crate::redis_link::is_refusal(&e) {
+                        tracing::warn!(error = %e, "cache write failed");
+                    }
                     self.record("error");
                 }
             }

@@ -93,7 +93,9 @@ impl RateLimiter {
                 match redis_hit(link, key, limit, window, cost).await {
                     Ok(d) => d,
                     Err(e) => {
-                        tracing::warn!(error = %e, key, "rate limiter: Redis unavailable, counting locally");
+                        if !crate::redis_link::is_refusal(&e) {
+                            tracing::warn!(error = %e, key, "rate limiter: Redis unavailable, counting locally");
+                        }
                         fallback.hit(key, limit, window, cost).await
                     }
                 }

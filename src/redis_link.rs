@@ -37,6 +37,12 @@ pub enum LinkError {
     Redis(#[from] deadpool_redis::redis::RedisError),
 }
 
+/// True for the breaker's refusal: callers log real failures, not one line per request while
+/// the breaker is open (it logs once when it opens).
+pub fn is_refusal(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<LinkError>(), Some(LinkError::Open))
+}
+
 /// A pool with its timeout and breaker; cheap to clone (shared state).
 #[derive(Clone)]
 pub struct RedisLink {
@@ -225,5 +231,13 @@ mod tests {
         assert!(!b.admit(), "only one probe per period");
         b.success();
         assert!(b.admit(), "closed again after an answer");
+    }
+
+    #[test]
+    fn only_the_breakers_refusal_is_quiet() {
+        assert!(is_refusal(&anyhow::Error::new(LinkError::Open)));
+        assert!(!is_refusal(&anyhow::Error::new(LinkError::Timeout(
+            RESPONSE_TIMEOUT
+        ))));
     }
 }

@@ -156,7 +156,9 @@ impl Budget {
                 Ok(answer) => return answer,
                 Err(e) => {
                     metrics::counter!("openfda_budget_fallback_total").increment(1);
-                    tracing::warn!(error = %e, "openFDA budget: Redis unavailable, counting in process");
+                    if !crate::redis_link::is_refusal(&e) {
+                        tracing::warn!(error = %e, "openFDA budget: Redis unavailable, counting in process");
+                    }
                 }
             }
         }
