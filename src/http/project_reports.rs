@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::db::agent::{self, AgentInteraction};
 use crate::db::{classifications, predicates};
 use crate::domain::classification::DeviceClassification;
-use crate::domain::predicate::PredicateDevice;
+use crate::domain::predicate::{selected_safety, PredicateDevice, PredicateSafety};
 use crate::domain::project::Project;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
@@ -56,6 +56,8 @@ pub struct Dashboard {
     pub project: Project,
     pub classification: Option<DeviceClassification>,
     pub predicate_devices: Vec<PredicateDevice>,
+    /// The selected predicates' recalls and adverse events, and whether they were checked.
+    pub selected_predicate_safety: Vec<PredicateSafety>,
     pub progress: Progress,
     /// The newest assistant interactions (at most 10).
     pub recent_activity: Vec<AgentInteraction>,
@@ -126,6 +128,7 @@ async fn dashboard(
     Ok(Json(Dashboard {
         project,
         classification,
+        selected_predicate_safety: selected_safety(&predicate_devices),
         predicate_devices,
         progress: Progress {
             percentage: f64::from(completed_steps) * 100.0 / f64::from(total_steps),
@@ -157,6 +160,8 @@ pub struct ProjectExport {
     pub project: Project,
     pub classification: Option<DeviceClassification>,
     pub predicate_devices: Vec<PredicateDevice>,
+    /// The selected predicates' recalls and adverse events, and whether they were checked.
+    pub selected_predicate_safety: Vec<PredicateSafety>,
     pub agent_interactions: Vec<AgentInteraction>,
     pub exported_at: chrono::DateTime<chrono::Utc>,
 }
@@ -185,6 +190,7 @@ async fn export(
     let data = ProjectExport {
         project,
         classification,
+        selected_predicate_safety: selected_safety(&predicate_devices),
         predicate_devices,
         agent_interactions,
         exported_at: crate::db::now(),
@@ -245,6 +251,20 @@ fn export_csv(data: &ProjectExport) -> Result<String, csv::Error> {
     }
     for p in &data.predicate_devices {
         write_object(&mut w, "predicate", &p.k_number, to_json(p))?;
+    }
+    for s in &data.selected_predicate_safety {
+        let b = &s.safety;
+        let status = serde_json::json!({
+            "recalls_status": b.recalls_status,
+            "recalls": b.recalls.len(),
+            "recalls_data_date": b.recalls_data_date,
+            "events_status": b.events_status,
+            "note": b.note,
+        });
+        write_object(&mut w, "predicate_safety", &s.k_number, status)?;
+        for r in &b.recalls {
+            write_object(&mut w, "predicate_recall", &s.k_number, to_json(r))?;
+        }
     }
     for a in &data.agent_interactions {
         write_object(&mut w, "agent_interaction", &a.id.to_string(), to_json(a))?;
