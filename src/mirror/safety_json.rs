@@ -30,7 +30,7 @@ pub fn is_recall(obj: &Map<String, Value>) -> bool {
 /// Recognises an enforcement report (of any product type; non-device ones are refused).
 pub fn is_enforcement(obj: &Map<String, Value>) -> bool {
     obj.contains_key("recall_number")
-        && (obj.contains_key("classification") || obj.contains_key("product_type"))
+        || (obj.contains_key("classification") && obj.contains_key("product_type"))
 }
 
 /// Recognises an adverse-event report.
