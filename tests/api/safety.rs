@@ -289,3 +289,36 @@ both_backends!(
         assert!(csv.contains("predicate_safety,K243855,recalls_status,checked"), "{csv}");
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_download_fetches_recalls_and_enforcement() {
+    // Only the fake openFDA server's download routes: nothing live.
+    let fake = crate::common::fake_openfda::FakeOpenFda::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/cli.db", dir.path().display());
+    let base = format!("{}/download", fake.base);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_regassist"))
+        .current_dir(dir.path())
+        .args(["import", "--download", "--download-base", &base])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TMPDIR", dir.path())
+        .env("DATABASE_URL", &db_url)
+        .env("JWT_SECRET", JWT_SECRET)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("device-recall-0001-of-0001.json.zip: recall 6 rows read, 5 inserted, 0 updated, 1 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("device-enforcement-0001-of-0001.json.zip: enforcement 5 rows read, 4 inserted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("foiclass.zip: classification 6617 rows read"), "{stdout}");
+    assert!(stderr.contains("rejected device-recall-0001-of-0001.json.zip!device-recall-0001-of-0001.json:record 6"), "{stderr}");
+}
