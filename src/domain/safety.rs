@@ -225,8 +225,30 @@ pub fn concerns(safety: &Safety) -> Vec<String> {
 
 /// Words of company names that do not tell firms apart ("Inc", "Corporation", "Co.", …).
 const FIRM_SUFFIXES: &[&str] = &[
-    "inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc", "lp",
-    "llp", "plc", "gmbh", "ag", "sa", "sas", "bv", "nv", "kg", "spa", "srl", "pty", "the", "dba",
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "ltd",
+    "limited",
+    "llc",
+    "lp",
+    "llp",
+    "plc",
+    "gmbh",
+    "ag",
+    "sa",
+    "sas",
+    "bv",
+    "nv",
+    "kg",
+    "spa",
+    "srl",
+    "pty",
+    "the",
+    "dba",
 ];
 
 /// A firm's name reduced to what identifies it, so that a recall's `recalling_firm`
@@ -273,7 +295,10 @@ mod tests {
         assert_eq!(concerns(&s).len(), 1);
         s.recalls.push(flag(Some(1), RecallScope::ThisDevice));
         assert_eq!(recall_factor(&s), 0.4);
-        assert_eq!(s.class_one().map(|r| r.scope), Some(RecallScope::ThisDevice));
+        assert_eq!(
+            s.class_one().map(|r| r.scope),
+            Some(RecallScope::ThisDevice)
+        );
         let unchecked = Safety::default();
         assert_eq!(reasons(&unchecked), vec!["recalls not checked"]);
         assert!(concerns(&unchecked)[0].contains("not checked"));
@@ -289,7 +314,10 @@ mod tests {
             firm_key("Baxter Healthcare Corporation").as_deref(),
             Some("baxter healthcare")
         );
-        assert_ne!(firm_key("Baxter Healthcare Corp"), firm_key("Icu Medical, Inc."));
+        assert_ne!(
+            firm_key("Baxter Healthcare Corp"),
+            firm_key("Icu Medical, Inc.")
+        );
         assert_eq!(firm_key(" Inc. "), None);
     }
 
@@ -300,7 +328,10 @@ mod tests {
         t.add(2022, "malfunction", 5);
         t.add(2020, "injury", 2);
         t.add(2021, "other", 1);
-        assert_eq!((t.death, t.injury, t.malfunction, t.other, t.total), (1, 2, 5, 1, 9));
+        assert_eq!(
+            (t.death, t.injury, t.malfunction, t.other, t.total),
+            (1, 2, 5, 1, 9)
+        );
         let years: Vec<i32> = t.by_year.iter().map(|y| y.year).collect();
         assert_eq!(years, vec![2022, 2021, 2020]);
         assert_eq!(t.by_year[2].injury, 2);

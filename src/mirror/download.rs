@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(all.len(), 8);
         assert!(all[7].starts_with("https://download.open.fda.gov/device/enforcement/"));
         let local = super::urls(Some("http://127.0.0.1:9/fda/"));
-        assert_eq!(local[0], "http://127.0.0.1:9/fda/premarket/ftparea/foiclass.zip");
+        assert_eq!(
+            local[0],
+            "http://127.0.0.1:9/fda/premarket/ftparea/foiclass.zip"
+        );
         assert_eq!(
             local[6],
             "http://127.0.0.1:9/fda/device/recall/device-recall-0001-of-0001.json.zip"

@@ -261,7 +261,10 @@ impl<'a> Loop<'a> {
                             .map(|k| ("product_code", k))
                             .chain(e.k_numbers.into_iter().map(|k| ("k_number", k)));
                         for (scope, key) in keys {
-                            *self.events.entry((scope, key, e.year, e.event_type)).or_insert(0) += 1;
+                            *self
+                                .events
+                                .entry((scope, key, e.year, e.event_type))
+                                .or_insert(0) += 1;
                         }
                     }
                 }

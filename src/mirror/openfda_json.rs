@@ -142,7 +142,10 @@ fn record(value: &Value) -> Result<Record, String> {
     } else if obj.contains_key("product_code") && obj.contains_key("device_class") {
         code(obj).map(Record::Code)
     } else {
-        Err("not a device 510(k), classification, recall, enforcement or adverse-event record".into())
+        Err(
+            "not a device 510(k), classification, recall, enforcement or adverse-event record"
+                .into(),
+        )
     }
 }
 

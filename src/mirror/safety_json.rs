@@ -35,7 +35,8 @@ pub fn is_enforcement(obj: &Map<String, Value>) -> bool {
 
 /// Recognises an adverse-event report.
 pub fn is_event(obj: &Map<String, Value>) -> bool {
-    obj.contains_key("mdr_report_key") || (obj.contains_key("event_type") && obj.contains_key("device"))
+    obj.contains_key("mdr_report_key")
+        || (obj.contains_key("event_type") && obj.contains_key("device"))
 }
 
 fn text(obj: &Map<String, Value>, key: &str) -> Option<String> {
@@ -109,9 +110,7 @@ pub fn recall(obj: &Map<String, Value>) -> Result<Recall, String> {
 pub fn enforcement(obj: &Map<String, Value>) -> Result<Enforcement, String> {
     if let Some(kind) = text(obj, "product_type") {
         if !kind.eq_ignore_ascii_case("devices") {
-            return Err(format!(
-                "an enforcement report on {kind}, not on devices"
-            ));
+            return Err(format!("an enforcement report on {kind}, not on devices"));
         }
     }
     let classification = text(obj, "classification");
@@ -210,7 +209,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             (ev.event_type, ev.year, ev.product_codes, ev.k_numbers),
-            ("malfunction", 2012, vec!["NIQ".to_string()], vec!["K123456".to_string()])
+            (
+                "malfunction",
+                2012,
+                vec!["NIQ".to_string()],
+                vec!["K123456".to_string()]
+            )
         );
     }
 }

@@ -11,8 +11,7 @@ use chrono::NaiveDate;
 use crate::db::mirror::safety::{self as store, RecallHit};
 use crate::db::Db;
 use crate::domain::candidate::{
-    recall_class, Availability, Candidate, EventCounts, EventTally, RecallFlag, RecallScope,
-    Safety,
+    recall_class, Availability, Candidate, EventCounts, EventTally, RecallFlag, RecallScope, Safety,
 };
 use crate::domain::safety::firm_key;
 

@@ -228,7 +228,9 @@ async fn fetch_openfda(client: &OpenFda, q: &SourceQuery) -> Result<SourcePage, 
             for c in &mut candidates {
                 c.safety = Safety {
                     recalls_status: Availability::Failed,
-                    note: Some(format!("the recall lookup on openFDA failed; {EVENTS_NOTE}")),
+                    note: Some(format!(
+                        "the recall lookup on openFDA failed; {EVENTS_NOTE}"
+                    )),
                     ..Default::default()
                 };
             }
@@ -355,7 +357,10 @@ async fn recalls(
                 recall_number: number.clone(),
                 status: r.recall_status.clone(),
                 initiated: r.event_date_initiated.as_deref().and_then(wire::parse_date),
-                terminated: r.event_date_terminated.as_deref().and_then(wire::parse_date),
+                terminated: r
+                    .event_date_terminated
+                    .as_deref()
+                    .and_then(wire::parse_date),
                 reason: r.reason_for_recall.clone(),
                 event_number: r.res_event_number.clone(),
                 recalling_firm: r.recalling_firm.clone(),

@@ -346,9 +346,15 @@ async fn download(Path(path): Path<String>) -> Response {
     };
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-fda");
     let bytes = std::fs::read(dir.join(source)).unwrap();
-    let inner = path.rsplit('/').next().unwrap().trim_end_matches(".zip").to_string();
+    let inner = path
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".zip")
+        .to_string();
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    zip.start_file(inner, zip::write::SimpleFileOptions::default()).unwrap();
+    zip.start_file(inner, zip::write::SimpleFileOptions::default())
+        .unwrap();
     std::io::Write::write_all(&mut zip, &bytes).unwrap();
     zip.finish().unwrap().into_inner().into_response()
 }

@@ -213,7 +213,8 @@ pub async fn event_stage_begin(tx: &mut Tx) -> Result<(), sqlx::Error> {
 
 /// Adds partial counts to the staging table.
 pub async fn event_stage_add(tx: &mut Tx, rows: &[EventCount]) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO fda_event_stage (scope, device_key, report_year, event_type, n) \
+    const SQL: &str =
+        "INSERT INTO fda_event_stage (scope, device_key, report_year, event_type, n) \
         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, device_key, report_year, event_type) \
         DO UPDATE SET n = fda_event_stage.n + excluded.n";
     on_tx!(tx, conn => {
@@ -244,7 +245,8 @@ pub async fn event_stage_commit(tx: &mut Tx, source: &str) -> Result<Upserted, s
         AND s.device_key = fda_event_counts.device_key AND s.report_year = fda_event_counts.report_year \
         AND s.event_type = fda_event_counts.event_type)";
     // `WHERE true` lets SQLite parse an upsert whose rows come from a SELECT.
-    const COPY: &str = "INSERT INTO fda_event_counts (source, scope, device_key, report_year, event_type, n) \
+    const COPY: &str =
+        "INSERT INTO fda_event_counts (source, scope, device_key, report_year, event_type, n) \
         SELECT $1, scope, device_key, report_year, event_type, n FROM fda_event_stage WHERE true \
         ON CONFLICT (source, scope, device_key, report_year, event_type) \
         DO UPDATE SET n = excluded.n WHERE fda_event_counts.n <> excluded.n";
@@ -380,7 +382,8 @@ pub async fn event_counts(
 
 /// Row counts of the safety tables (for tests and the import summary's checks).
 pub async fn count_safety(db: &Db) -> Result<(i64, i64, i64, i64), sqlx::Error> {
-    const SQL: &str = "SELECT (SELECT COUNT(*) FROM fda_recalls), (SELECT COUNT(*) FROM fda_recall_k_numbers), \
+    const SQL: &str =
+        "SELECT (SELECT COUNT(*) FROM fda_recalls), (SELECT COUNT(*) FROM fda_recall_k_numbers), \
         (SELECT COUNT(*) FROM fda_enforcement), (SELECT COUNT(*) FROM fda_event_counts)";
     on_read!(db, pool => sqlx::query_as(SQL).fetch_one(pool).await)
 }
