@@ -58,9 +58,14 @@ enum Command {
     Import {
         #[arg(required_unless_present = "download")]
         files: Vec<PathBuf>,
-        /// Download FDA's current official files (classification and 510(k)s), then import them.
+        /// Download FDA's current official files (classification and 510(k)s) and openFDA's
+        /// device recall and enforcement files, then import them.
         #[arg(long)]
         download: bool,
+        /// With --download: fetch from a copy of FDA's and openFDA's download sites at this
+        /// address (the same paths) instead of the public sites.
+        #[arg(long, requires = "download", value_name = "URL")]
+        download_base: Option<String>,
     },
     /// Embedded (SQLite) mode: write an online backup of the database to FILE.
     Backup { file: PathBuf },
@@ -188,7 +193,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Audit { command } => return audit_command(config, command).await,
-        Command::Import { files, download } => return import(config, files, download).await,
+        Command::Import {
+            files,
+            download,
+            download_base,
+        } => return import(config, files, download, download_base.as_deref()).await,
         Command::Cache {
             command: CacheCommand::Clear { prefix },
         } => {
@@ -270,12 +279,17 @@ async fn check(config: Config, target: CheckTarget) -> anyhow::Result<ExitCode> 
 }
 
 /// Imports each file in turn; a failed file leaves the mirror as it was and makes the exit status 1.
-async fn import(config: Config, files: Vec<PathBuf>, download: bool) -> anyhow::Result<ExitCode> {
+async fn import(
+    config: Config,
+    files: Vec<PathBuf>,
+    download: bool,
+    download_base: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let db = connect_migrated(&config).await?;
     let mut files = files;
     if download {
         let dir = std::env::temp_dir().join("regassist-download");
-        files.extend(regassist::mirror::download::download_all(&dir).await?);
+        files.extend(regassist::mirror::download::download_all(&dir, download_base).await?);
     }
     let mut failed = false;
     for file in &files {

@@ -79,7 +79,8 @@ impl Assistant {
                 clearance_type: c.clearance_type.clone(),
                 device_class: c.device_class.clone(),
                 regulation_number: c.regulation_number.clone(),
-                recalls: c.recalls.clone(),
+                recalls: c.safety.recalls.clone(),
+                safety: Some(c.safety.clone()),
                 score_breakdown: Some(r.score_breakdown.clone()),
                 reasons: r.reasons.clone(),
                 source_url: Some(r.source_url.clone()),
@@ -203,6 +204,7 @@ impl Assistant {
             regulation_number: facts.regulation_number.as_deref(),
             definition: facts.definition.as_deref(),
             implant_flag: facts.implant,
+            safety: facts.safety.as_ref(),
         };
         Ok(compare(&subject, &compared))
     }

@@ -4,6 +4,7 @@
 //! re-import touches no row; a source that lacks a field (the CSV has no `date_received`) never
 //! erases what another source stored (`COALESCE(excluded.x, t.x)`).
 
+pub mod safety;
 mod search;
 mod upsert;
 

@@ -1,5 +1,6 @@
 //! A 510(k) record as predicate search sees it, whichever source (openFDA or the local mirror)
-//! it came from, plus the classification facts and recall flags that ranking weighs.
+//! it came from, plus the classification facts and the safety block (recalls, adverse events)
+//! that ranking weighs.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -22,21 +23,35 @@ pub struct Candidate {
     /// `1`, `2`, `3`, `U`, `N` or `F` (from the classification of its product code).
     pub device_class: Option<String>,
     pub regulation_number: Option<String>,
-    /// Recalls on record for this K-number, when they were looked up.
+    /// Recalls and adverse events, with whether they were checked at all.
     #[serde(default)]
-    pub recalls: Vec<RecallFlag>,
+    pub safety: Safety,
 }
 
-/// A recall that names the candidate's K-number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A recall that names the candidate's K-number, or another device of its applicant and
+/// product code (see `scope`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
 pub struct RecallFlag {
     /// FDA's recall number, e.g. `Z-0359-2013`.
     pub recall_number: String,
-    /// 1, 2 or 3 (Class I is the most serious); `None` when the class is not known.
+    /// 1, 2 or 3 (Class I is the most serious), from the enforcement report; `None` when the
+    /// class is not known.
     pub class: Option<u8>,
+    /// `Open, Classified`, `Terminated`, … (CDRH's recall status).
     pub status: Option<String>,
     pub initiated: Option<NaiveDate>,
+    pub terminated: Option<NaiveDate>,
+    pub reason: Option<String>,
+    /// The recall event (one event covers several products), e.g. `82984`.
+    pub event_number: Option<String>,
+    pub recalling_firm: Option<String>,
+    pub scope: RecallScope,
+    /// The recalled 510(k)s the recall names (for `same_applicant_product_code`, the others).
+    pub k_numbers: Vec<String>,
 }
+
+pub use super::safety::{Availability, EventCounts, EventTally, RecallScope, Safety, YearTally};
 
 /// What the FDA classification database says about a product code.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]

@@ -91,6 +91,8 @@ pub struct PredicateDevice<'a> {
     /// The classification definition of its product code.
     pub definition: Option<&'a str>,
     pub implant_flag: bool,
+    /// Its safety history as the search found it (`None`: never checked).
+    pub safety: Option<&'a super::safety::Safety>,
 }
 
 /// A technology characteristic found by keywords.
@@ -323,12 +325,22 @@ pub fn compare(subject: &SubjectDevice<'_>, predicate: &PredicateDevice<'_>) -> 
         found.push((tech.name, s));
     }
     let testing_recommendations = standards::recommend(&rows, &found);
-    let level = rows.iter().map(|r| r.impact).max().unwrap_or(Impact::None);
-    let concerns: Vec<String> = rows
+    let mut level = rows.iter().map(|r| r.impact).max().unwrap_or(Impact::None);
+    let mut concerns: Vec<String> = rows
         .iter()
         .filter(|r| r.impact >= Impact::Medium)
         .map(|r| format!("{}: {}", r.characteristic, r.rationale))
         .collect();
+    // A Class I recall of the predicate makes the risk high; one of its applicant's devices of
+    // the same product code, at least medium.
+    let unchecked = super::safety::Safety::default();
+    let safety = predicate.safety.unwrap_or(&unchecked);
+    concerns.extend(super::safety::concerns(safety));
+    level = level.max(match safety.class_one().map(|r| r.scope) {
+        Some(super::safety::RecallScope::ThisDevice) => Impact::High,
+        Some(super::safety::RecallScope::SameApplicantProductCode) => Impact::Medium,
+        None => Impact::None,
+    });
     let level = match level {
         Impact::High => "high",
         Impact::Medium => "medium",

@@ -33,6 +33,7 @@ fn a_wireless_software_pump_against_a_plain_one() {
         regulation_number: Some("880.5725"),
         definition: Some("An infusion pump is a device used in a health care facility to pump fluids into a patient in a controlled manner."),
         implant_flag: false,
+        safety: None,
     };
     let c = compare(&subject, &predicate);
     assert_eq!(row(&c, "Product code").assessment, Assessment::Same);

@@ -11,5 +11,6 @@ pub mod postings;
 pub mod predicate;
 pub mod project;
 pub mod ranking;
+pub mod safety;
 pub mod text;
 pub mod validation;

@@ -40,7 +40,11 @@ pub struct PredicateFacts {
     pub clearance_type: Option<String>,
     pub device_class: Option<String>,
     pub regulation_number: Option<String>,
+    /// The recalls of its safety block (kept for rows stored before `safety` existed).
     pub recalls: Vec<RecallFlag>,
+    /// Its safety block when the search stored it: recalls, adverse events, and whether each
+    /// was checked. `None` for rows stored before it existed (read as "not checked").
+    pub safety: Option<super::safety::Safety>,
     pub score_breakdown: Option<Breakdown>,
     pub reasons: Vec<String>,
     pub source_url: Option<String>,
@@ -61,4 +65,47 @@ pub struct SearchProvenance {
     pub source: String,
     pub fetched_at: DateTime<Utc>,
     pub data_last_updated: Option<String>,
+}
+
+/// A selected predicate's safety block, as a project's dashboard and export show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PredicateSafety {
+    pub predicate_id: i64,
+    pub k_number: String,
+    pub device_name: String,
+    /// As the search that stored it found it (see `safety.recalls_data_date`).
+    pub safety: super::safety::Safety,
+}
+
+impl PredicateDevice {
+    /// The stored safety block; a row stored before the block existed reads as "not checked"
+    /// unless its search flagged recalls.
+    pub fn safety(&self) -> super::safety::Safety {
+        use super::safety::{Availability, Safety};
+        let facts = &self.comparison_data.0;
+        facts.safety.clone().unwrap_or_else(|| Safety {
+            recalls_status: if facts.recalls.is_empty() {
+                Availability::NotChecked
+            } else {
+                Availability::Checked
+            },
+            recalls: facts.recalls.clone(),
+            note: Some("stored before safety data was recorded; search again to check".into()),
+            ..Default::default()
+        })
+    }
+}
+
+/// The safety blocks of the selected predicates.
+pub fn selected_safety(predicates: &[PredicateDevice]) -> Vec<PredicateSafety> {
+    predicates
+        .iter()
+        .filter(|p| p.is_selected)
+        .map(|p| PredicateSafety {
+            predicate_id: p.id,
+            k_number: p.k_number.clone(),
+            device_name: p.device_name.clone(),
+            safety: p.safety(),
+        })
+        .collect()
 }

@@ -49,7 +49,7 @@ pub struct Breakdown {
     pub regulation_match: f64,
     pub recency: f64,
     pub decision_type: f64,
-    /// 1 without recalls; 0.4 with a Class I recall.
+    /// 1 without recalls; 0.4 with a Class I recall (see `safety::recall_factor`).
     pub recall_factor: f64,
     /// False for decisions that are not substantially equivalent (scored 0).
     pub eligible: bool,
@@ -114,19 +114,6 @@ fn recency(decided: Option<NaiveDate>, as_of: NaiveDate) -> f64 {
     } else {
         ((30.0 - years) / 25.0).clamp(0.0, 1.0)
     }
-}
-
-/// Worst recall class decides: Class I 0.4, unknown class 0.8, Class II 0.85, Class III 0.95.
-fn recall_factor(c: &Candidate) -> f64 {
-    c.recalls
-        .iter()
-        .map(|r| match r.class {
-            Some(1) => 0.4,
-            Some(2) => 0.85,
-            Some(3) => 0.95,
-            _ => 0.8,
-        })
-        .fold(1.0, f64::min)
 }
 
 /// Distinct terms in order (a set remembers what was seen: linear in the text, not quadratic).
@@ -284,7 +271,7 @@ impl<'a> Pass<'a> {
             Decision::Partial => (true, 0.4),
             Decision::NotSe | Decision::Unknown => (false, 0.0),
         };
-        let factor = recall_factor(c);
+        let factor = super::safety::recall_factor(&c.safety);
         let sum = W_NAME * text_relevance
             + W_DEFINITION * definition_relevance
             + W_PRODUCT_CODE * product_code_match
@@ -350,15 +337,7 @@ impl<'a> Pass<'a> {
             Decision::NotSe => format!("not eligible: decision {code} is not substantially equivalent"),
             Decision::Unknown => "not eligible: the decision type is unknown; verify on FDA's site".to_string(),
         });
-        for r in &c.recalls {
-            let class = match r.class {
-                Some(1) => "Class I",
-                Some(2) => "Class II",
-                Some(3) => "Class III",
-                _ => "unclassified",
-            };
-            reasons.push(format!("{class} recall on record ({})", r.recall_number));
-        }
+        reasons.extend(super::safety::reasons(&c.safety));
         reasons
     }
 

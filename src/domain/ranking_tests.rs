@@ -24,7 +24,7 @@ fn cand(k: &str, name: &str, pc: &str, code: &str, decided: NaiveDate) -> Candid
         clearance_type: Some("Traditional".into()),
         device_class: Some("2".into()),
         regulation_number: None,
-        recalls: Vec::new(),
+        safety: Default::default(),
     }
 }
 
@@ -126,11 +126,10 @@ fn a_class_one_recall_weighs_heavily() {
         "SESE",
         day(2022, 1, 1),
     );
-    recalled.recalls.push(RecallFlag {
+    recalled.safety.recalls.push(RecallFlag {
         recall_number: "Z-0053-2020".into(),
         class: Some(1),
-        status: None,
-        initiated: None,
+        ..Default::default()
     });
     let ranked = rank(&subject, vec![recalled, clean], &BTreeMap::new(), as_of());
     assert_eq!(ranked[0].candidate.k_number, "K900001");
@@ -199,15 +198,17 @@ fn arb_candidate() -> impl Strategy<Value = Candidate> {
             clearance_type: None,
             device_class: None,
             regulation_number: reg.map(String::from),
-            recalls: recall
-                .map(|c| RecallFlag {
-                    recall_number: "Z-0001-2020".into(),
-                    class: Some(c),
-                    status: None,
-                    initiated: None,
-                })
-                .into_iter()
-                .collect(),
+            safety: crate::domain::candidate::Safety {
+                recalls: recall
+                    .map(|c| RecallFlag {
+                        recall_number: "Z-0001-2020".into(),
+                        class: Some(c),
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            },
         })
 }
 

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::db::agent::{self, AgentInteraction};
 use crate::db::{classifications, predicates};
 use crate::domain::classification::DeviceClassification;
-use crate::domain::predicate::PredicateDevice;
+use crate::domain::predicate::{selected_safety, PredicateDevice, PredicateSafety};
 use crate::domain::project::Project;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
@@ -57,6 +57,8 @@ pub struct Dashboard {
     pub project: Project,
     pub classification: Option<DeviceClassification>,
     pub predicate_devices: Vec<PredicateDevice>,
+    /// The selected predicates' recalls and adverse events, and whether they were checked.
+    pub selected_predicate_safety: Vec<PredicateSafety>,
     pub progress: Progress,
     /// The newest assistant interactions (at most 10).
     pub recent_activity: Vec<AgentInteraction>,
@@ -127,6 +129,7 @@ async fn dashboard(
     Ok(Json(Dashboard {
         project,
         classification,
+        selected_predicate_safety: selected_safety(&predicate_devices),
         predicate_devices,
         progress: Progress {
             percentage: f64::from(completed_steps) * 100.0 / f64::from(total_steps),
@@ -158,6 +161,8 @@ pub struct ProjectExport {
     pub project: Project,
     pub classification: Option<DeviceClassification>,
     pub predicate_devices: Vec<PredicateDevice>,
+    /// The selected predicates' recalls and adverse events, and whether they were checked.
+    pub selected_predicate_safety: Vec<PredicateSafety>,
     pub agent_interactions: Vec<AgentInteraction>,
     pub exported_at: chrono::DateTime<chrono::Utc>,
 }
@@ -182,6 +187,7 @@ async fn export(
         classifications::latest(&state.db, id),
         predicates::for_project(&state.db, id),
     )?;
+    let safety = selected_safety(&predicate_devices);
     let exported_at = crate::db::now();
     let stamp = exported_at.format("%Y%m%d");
     let csv = format == "csv";
@@ -207,14 +213,16 @@ async fn export(
             write_object(&mut w, "predicate", &p.k_number, to_json(p))
                 .map_err(|e| ApiError::Internal(e.into()))?;
         }
+        write_safety(&mut w, &safety).map_err(|e| ApiError::Internal(e.into()))?;
         csv_bytes(w).map_err(|e| ApiError::Internal(e.into()))?
     } else {
         // The fields in `ProjectExport`'s order, so the document reads as that type.
         format!(
-            "{{\"project\":{},\"classification\":{},\"predicate_devices\":{},\"agent_interactions\":[",
+            "{{\"project\":{},\"classification\":{},\"predicate_devices\":{},\"selected_predicate_safety\":{},\"agent_interactions\":[",
             to_json(&project),
             to_json(&classification),
-            to_json(&predicate_devices)
+            to_json(&predicate_devices),
+            to_json(&safety)
         )
         .into_bytes()
     };
@@ -334,6 +342,25 @@ fn write_object(
                 other => other.to_string(),
             };
             w.write_record([section, key, field.as_str(), text.as_str()])?;
+        }
+    }
+    Ok(())
+}
+
+/// The selected predicates' safety: one status row each, then one row per recall.
+fn write_safety(w: &mut csv::Writer<Vec<u8>>, safety: &[PredicateSafety]) -> Result<(), csv::Error> {
+    for s in safety {
+        let b = &s.safety;
+        let status = serde_json::json!({
+            "recalls_status": b.recalls_status,
+            "recalls": b.recalls.len(),
+            "recalls_data_date": b.recalls_data_date,
+            "events_status": b.events_status,
+            "note": b.note,
+        });
+        write_object(w, "predicate_safety", &s.k_number, status)?;
+        for r in &b.recalls {
+            write_object(w, "predicate_recall", &s.k_number, to_json(r))?;
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! `regassist import --download`: fetches FDA's current official files (the classification
-//! table and the releasable 510(k) files) into a directory for import.
+//! table and the releasable 510(k) files) and openFDA's bulk files of device recalls and
+//! enforcement reports into a directory for import. (Adverse-event files are tens of GB in
+//! dozens of parts: they are fetched by hand and imported by name.)
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,9 +19,32 @@ pub const OFFICIAL: &[&str] = &[
     "https://www.accessdata.fda.gov/premarket/ftparea/pmn96cur.zip",
 ];
 
-/// Downloads every official file into `dir`, returning the paths. The first failure stops it
+/// openFDA's bulk downloads of the safety data (one zip of one JSON file each).
+pub const OPENFDA: &[&str] = &[
+    "https://download.open.fda.gov/device/recall/device-recall-0001-of-0001.json.zip",
+    "https://download.open.fda.gov/device/enforcement/device-enforcement-0001-of-0001.json.zip",
+];
+
+/// Every file `--download` fetches; with `base`, from a copy of FDA's and openFDA's download
+/// sites at that address (the same paths), e.g. an internal mirror of an air-gapped site.
+pub fn urls(base: Option<&str>) -> Vec<String> {
+    OFFICIAL
+        .iter()
+        .chain(OPENFDA)
+        .map(|url| match base {
+            None => (*url).to_string(),
+            Some(base) => {
+                // The path after the host: `premarket/ftparea/…` or `device/recall/…`.
+                let path = url.splitn(4, '/').nth(3).unwrap_or_default();
+                format!("{}/{path}", base.trim_end_matches('/'))
+            }
+        })
+        .collect()
+}
+
+/// Downloads every file of [`urls`] into `dir`, returning the paths. The first failure stops it
 /// with a one-line reason (offline, DNS, HTTP status).
-pub async fn download_all(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub async fn download_all(dir: &Path, base: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
     tokio::fs::create_dir_all(dir)
         .await
         .with_context(|| format!("creating {}", dir.display()))?;
@@ -29,10 +54,10 @@ pub async fn download_all(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .user_agent(concat!("regassist/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let mut paths = Vec::new();
-    for url in OFFICIAL {
+    for url in urls(base) {
         let name = url.rsplit('/').next().unwrap_or("download.zip");
         let path = dir.join(name);
-        fetch(&client, url, &path).await.map_err(|e| {
+        fetch(&client, &url, &path).await.map_err(|e| {
             anyhow::anyhow!("cannot download {url}: {e:#} (is this machine offline? copy the files over and run `regassist import FILE…`)")
         })?;
         eprintln!("downloaded {}", path.display());
@@ -52,4 +77,23 @@ async fn fetch(client: &reqwest::Client, url: &str, path: &Path) -> anyhow::Resu
     // Renamed only when complete, so an interrupted download never looks like a whole file.
     tokio::fs::rename(&partial, path).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_base_keeps_the_paths() {
+        let all = super::urls(None);
+        assert_eq!(all.len(), 8);
+        assert!(all[7].starts_with("https://download.open.fda.gov/device/enforcement/"));
+        let local = super::urls(Some("http://127.0.0.1:9/fda/"));
+        assert_eq!(
+            local[0],
+            "http://127.0.0.1:9/fda/premarket/ftparea/foiclass.zip"
+        );
+        assert_eq!(
+            local[6],
+            "http://127.0.0.1:9/fda/device/recall/device-recall-0001-of-0001.json.zip"
+        );
+    }
 }

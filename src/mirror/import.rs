@@ -3,6 +3,7 @@
 //! in batches, all inside one transaction per file, so a file that turns out to be garbage or
 //! truncated rolls back and leaves the previous data as it was.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::stream::{fingerprint, parse, Progress};
 use super::{detect, Format, Input, Record};
+use crate::db::mirror::safety::{self as safety_store, Enforcement, EventCount, Recall};
 use crate::db::mirror::{self as store, Fda510k, NewImport, ProductCode};
 use crate::db::{now, Db};
 
@@ -20,6 +22,9 @@ use crate::db::{now, Db};
 const BATCH: usize = 1000;
 /// The garbage check looks at this many rows.
 const SAMPLE: u64 = 200;
+/// Distinct event-count keys held before they are added to the staging table: what bounds the
+/// memory of an adverse-event import, whatever the file's size.
+const EVENT_KEYS: usize = 100_000;
 /// Rejected row messages kept for the summary (all are logged).
 const KEEP_ERRORS: usize = 50;
 
@@ -60,7 +65,7 @@ impl Sink {
 pub struct ImportSummary {
     pub file_name: String,
     pub format: &'static str,
-    /// `classification` or `510k`.
+    /// `classification`, `510k`, `recall`, `enforcement` or `event`.
     pub kind: String,
     pub sha256: String,
     pub rows_read: u64,
@@ -133,6 +138,7 @@ pub async fn run(db: &Db, input: Input, progress: bool) -> anyhow::Result<Import
     parsed?;
     state.flush(&mut db_tx).await?;
     state.final_check()?;
+    state.finish_events(&mut db_tx).await?;
     bar.done();
     let kind = state.kind.unwrap_or("unknown");
     let data_date = state
@@ -177,6 +183,12 @@ struct Loop<'a> {
     kind: Option<&'static str>,
     devices: Vec<Fda510k>,
     codes: Vec<ProductCode>,
+    recalls: Vec<Recall>,
+    enforcement: Vec<Enforcement>,
+    /// Partial adverse-event counts by (scope, key, year, type).
+    events: HashMap<(&'static str, String, i32, &'static str), i64>,
+    /// True once this import's staging table for event counts is ready.
+    staging: bool,
     rows_read: u64,
     inserted: u64,
     updated: u64,
@@ -194,6 +206,10 @@ impl<'a> Loop<'a> {
             kind: None,
             devices: Vec::new(),
             codes: Vec::new(),
+            recalls: Vec::new(),
+            enforcement: Vec::new(),
+            events: HashMap::new(),
+            staging: false,
             rows_read: 0,
             inserted: 0,
             updated: 0,
@@ -205,7 +221,12 @@ impl<'a> Loop<'a> {
     }
 
     fn pending(&self) -> usize {
-        self.devices.len() + self.codes.len()
+        let events = if self.events.len() >= EVENT_KEYS {
+            BATCH
+        } else {
+            0
+        };
+        self.devices.len() + self.codes.len() + self.recalls.len() + self.enforcement.len() + events
     }
 
     fn take(&mut self, item: Item) -> anyhow::Result<()> {
@@ -237,6 +258,21 @@ impl<'a> Loop<'a> {
                         self.devices.push(d);
                     }
                     Record::Code(c) => self.codes.push(c),
+                    Record::Recall(r) => self.recalls.push(r),
+                    Record::Enforcement(e) => self.enforcement.push(e),
+                    Record::Event(e) => {
+                        let keys = e
+                            .product_codes
+                            .into_iter()
+                            .map(|k| ("product_code", k))
+                            .chain(e.k_numbers.into_iter().map(|k| ("k_number", k)));
+                        for (scope, key) in keys {
+                            *self
+                                .events
+                                .entry((scope, key, e.year, e.event_type))
+                                .or_insert(0) += 1;
+                        }
+                    }
                 }
             }
         }
@@ -290,6 +326,46 @@ impl<'a> Loop<'a> {
         let codes = std::mem::take(&mut self.codes);
         if !codes.is_empty() {
             let n = store::upsert_product_codes(tx, &codes, &self.source).await?;
+            self.inserted += n.inserted;
+            self.updated += n.updated;
+        }
+        let recalls = std::mem::take(&mut self.recalls);
+        if !recalls.is_empty() {
+            let n = safety_store::upsert_recalls(tx, &recalls, &self.source).await?;
+            self.inserted += n.inserted;
+            self.updated += n.updated;
+        }
+        let enforcement = std::mem::take(&mut self.enforcement);
+        if !enforcement.is_empty() {
+            let n = safety_store::upsert_enforcement(tx, &enforcement, &self.source).await?;
+            self.inserted += n.inserted;
+            self.updated += n.updated;
+        }
+        if !self.events.is_empty() {
+            if !self.staging {
+                safety_store::event_stage_begin(tx).await?;
+                self.staging = true;
+            }
+            let rows: Vec<EventCount> = self
+                .events
+                .drain()
+                .map(|((scope, key, year, kind), n)| (scope, key, year, kind, n))
+                .collect();
+            safety_store::event_stage_add(tx, &rows).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces this file's stored event counts with the ones it just read. The file's name is
+    /// its identity: re-importing it (or a refreshed copy) replaces its counts, other files add.
+    async fn finish_events(&mut self, tx: &mut crate::db::Tx) -> anyhow::Result<()> {
+        if self.kind == Some("event") && !self.staging {
+            // A file of reports that name no device still replaces its earlier counts.
+            safety_store::event_stage_begin(tx).await?;
+            self.staging = true;
+        }
+        if self.staging {
+            let n = safety_store::event_stage_commit(tx, self.name).await?;
             self.inserted += n.inserted;
             self.updated += n.updated;
         }

@@ -7,6 +7,7 @@ pub mod foiclass;
 pub mod import;
 pub mod openfda_json;
 pub mod pmn;
+pub mod safety_json;
 pub mod seed;
 pub mod stream;
 pub mod text;
@@ -19,6 +20,7 @@ use anyhow::{bail, Context};
 
 pub use import::ImportSummary;
 
+use crate::db::mirror::safety::{Enforcement, Recall};
 use crate::db::mirror::{Fda510k, ProductCode};
 use crate::db::Db;
 
@@ -32,6 +34,9 @@ pub const SHIPPED_CLASSIFICATION_NAME: &str = "foiclass_2026-01.txt";
 pub enum Record {
     Device(Fda510k),
     Code(ProductCode),
+    Recall(Recall),
+    Enforcement(Enforcement),
+    Event(safety_json::EventReport),
 }
 
 impl Record {
@@ -40,6 +45,9 @@ impl Record {
         match self {
             Record::Device(_) => "510k",
             Record::Code(_) => "classification",
+            Record::Recall(_) => "recall",
+            Record::Enforcement(_) => "enforcement",
+            Record::Event(_) => "event",
         }
     }
 }
@@ -84,7 +92,8 @@ pub enum Format {
     Pmn,
     /// 510(k) records saved as CSV with openFDA's field names.
     Csv510k,
-    /// An openFDA API response or bulk-download file (`{"meta": …, "results": […]}`).
+    /// An openFDA API response or bulk-download file (`{"meta": …, "results": […]}`): 510(k),
+    /// classification, recall, enforcement or adverse-event records.
     OpenFdaJson,
     /// A zip holding one file of another format (FDA's and openFDA's downloads).
     Zip,

@@ -129,13 +129,23 @@ fn text(obj: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 fn record(value: &Value) -> Result<Record, String> {
+    use super::safety_json as safety;
     let obj = value.as_object().ok_or("not a JSON object")?;
-    if obj.contains_key("k_number") {
+    if safety::is_recall(obj) {
+        safety::recall(obj).map(Record::Recall)
+    } else if safety::is_enforcement(obj) {
+        safety::enforcement(obj).map(Record::Enforcement)
+    } else if safety::is_event(obj) {
+        safety::event(obj).map(Record::Event)
+    } else if obj.contains_key("k_number") {
         device(obj).map(Record::Device)
     } else if obj.contains_key("product_code") && obj.contains_key("device_class") {
         code(obj).map(Record::Code)
     } else {
-        Err("neither a 510(k) record (k_number) nor a classification record (device_class)".into())
+        Err(
+            "not a device 510(k), classification, recall, enforcement or adverse-event record"
+                .into(),
+        )
     }
 }
 

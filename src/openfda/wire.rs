@@ -120,6 +120,14 @@ pub struct RecallRecord {
     pub event_date_initiated: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub root_cause_description: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub event_date_terminated: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub reason_for_recall: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub res_event_number: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub recalling_firm: Option<String>,
 }
 
 /// One `/device/enforcement.json` record: where the recall class ("Class I") lives.

@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::{SearchError, SourcePage, SourceQuery};
 use crate::db::mirror::{self, Fda510k, MirrorQuery};
 use crate::db::Db;
-use crate::domain::candidate::{Candidate, ProductCodeInfo};
+use crate::domain::candidate::{Availability, Candidate, ProductCodeInfo};
 
 /// A mirror row as a candidate (its class and regulation come from its product code's facts).
 fn to_candidate(row: Fda510k) -> Candidate {
@@ -23,7 +23,7 @@ fn to_candidate(row: Fda510k) -> Candidate {
         clearance_type: row.clearance_type,
         device_class: None,
         regulation_number: None,
-        recalls: Vec::new(),
+        safety: Default::default(),
     }
 }
 
@@ -57,6 +57,10 @@ pub async fn search(db: &Db, q: &SourceQuery) -> Result<SourcePage, SearchError>
                 .or_else(|| info.regulation_number.clone());
         }
     }
+    super::safety::fill_from_mirror(db, &mut candidates).await;
+    let recalls_checked = candidates
+        .first()
+        .is_some_and(|c| c.safety.recalls_status == Availability::Checked);
     Ok(SourcePage {
         source: "mirror".into(),
         candidates,
@@ -64,7 +68,7 @@ pub async fn search(db: &Db, q: &SourceQuery) -> Result<SourcePage, SearchError>
         data_last_updated: None,
         fetched_at: Utc::now(),
         product_codes,
-        recalls_checked: false,
+        recalls_checked,
     })
 }
 
@@ -72,7 +76,11 @@ pub async fn find(db: &Db, k_number: &str) -> Result<Option<Candidate>, SearchEr
     let row = mirror::find_510k(db, k_number)
         .await
         .map_err(|e| SearchError::Internal(format!("mirror lookup failed: {e}")))?;
-    Ok(row.map(to_candidate))
+    let Some(row) = row else { return Ok(None) };
+    let mut one = [to_candidate(row)];
+    super::safety::fill_from_mirror(db, &mut one).await;
+    let [c] = one;
+    Ok(Some(c))
 }
 
 /// The classification facts of one product code.

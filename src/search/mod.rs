@@ -11,6 +11,7 @@ pub mod source;
 
 mod mirror_source;
 mod mirror_view;
+pub mod safety;
 use mirror_source as mirror;
 
 use std::collections::BTreeMap;
@@ -93,7 +94,8 @@ pub struct SearchMeta {
     pub source_total: u64,
     /// Candidates left out because their decision is not substantially equivalent.
     pub excluded_ineligible: usize,
-    /// False when recalls could not be checked (mirror mode, or the lookup failed).
+    /// False when recalls could not be checked (no recall data in the mirror, or the lookup
+    /// failed); each candidate's `safety` says what was checked for it.
     pub recalls_checked: bool,
 }
 

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{mirror, SearchError};
 use crate::db::Db;
-use crate::domain::candidate::{recall_class, Candidate, ProductCodeInfo, RecallFlag};
+use crate::domain::candidate::{
+    recall_class, Availability, Candidate, ProductCodeInfo, RecallFlag, Safety,
+};
 use crate::openfda::query::{Field, Search, Sort, Term};
 use crate::openfda::wire::{
     self, ClassificationRecord, EnforcementRecord, RecallRecord, Record510k,
@@ -17,6 +19,9 @@ use crate::openfda::{Endpoint, OpenFda, Request};
 
 /// Candidates looked up for recalls: the first this many in source order (one call).
 const RECALL_LOOKUP: usize = 50;
+/// Why openFDA candidates carry no adverse-event counts.
+const EVENTS_NOTE: &str =
+    "adverse-event counts come from the mirror only (import openFDA's device/event files)";
 /// Product codes whose classification is fetched per search (one call).
 const CLASSIFICATION_LOOKUP: usize = 25;
 
@@ -136,7 +141,7 @@ pub fn candidate_from_wire(r: Record510k) -> Candidate {
         clearance_type: r.clearance_type,
         device_class: block.device_class,
         regulation_number: block.regulation_number.into_iter().next(),
-        recalls: Vec::new(),
+        safety: Safety::default(),
     }
 }
 
@@ -197,16 +202,38 @@ async fn fetch_openfda(client: &OpenFda, q: &SourceQuery) -> Result<SourcePage, 
         }
     }
     let recalls_checked = match recalls(client, &candidates).await {
-        Ok(flags) => {
-            for c in &mut candidates {
-                if let Some(f) = flags.get(&c.k_number) {
-                    c.recalls = f.clone();
-                }
+        Ok((flags, date)) => {
+            for (i, c) in candidates.iter_mut().enumerate() {
+                c.safety = if i < RECALL_LOOKUP {
+                    Safety {
+                        recalls_status: Availability::Checked,
+                        recalls: flags.get(&c.k_number).cloned().unwrap_or_default(),
+                        recalls_data_date: date,
+                        note: Some(EVENTS_NOTE.into()),
+                        ..Default::default()
+                    }
+                } else {
+                    Safety {
+                        note: Some(format!(
+                            "only the first {RECALL_LOOKUP} candidates are checked for recalls on openFDA; {EVENTS_NOTE}"
+                        )),
+                        ..Default::default()
+                    }
+                };
             }
             true
         }
         Err(e) => {
             tracing::warn!(error = %e, "recall lookup failed; candidates are not flagged");
+            for c in &mut candidates {
+                c.safety = Safety {
+                    recalls_status: Availability::Failed,
+                    note: Some(format!(
+                        "the recall lookup on openFDA failed; {EVENTS_NOTE}"
+                    )),
+                    ..Default::default()
+                };
+            }
             false
         }
     };
@@ -259,19 +286,22 @@ async fn classifications(
     }
 }
 
+/// The recalls of each candidate.
+type RecallsByK = BTreeMap<String, Vec<RecallFlag>>;
+
 /// Recalls naming the first candidates' K-numbers, with their class from the enforcement
-/// reports (CDRH's recall records carry no class).
+/// reports (CDRH's recall records carry no class), and the recall data's date.
 async fn recalls(
     client: &OpenFda,
     candidates: &[Candidate],
-) -> Result<BTreeMap<String, Vec<RecallFlag>>, SearchError> {
+) -> Result<(RecallsByK, Option<NaiveDate>), SearchError> {
     let terms: Vec<Term> = candidates
         .iter()
         .take(RECALL_LOOKUP)
         .filter_map(|c| Term::k_number(&c.k_number))
         .collect();
     if terms.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok((BTreeMap::new(), None));
     }
     let req = Request::new(
         Endpoint::Recall,
@@ -327,8 +357,18 @@ async fn recalls(
                 recall_number: number.clone(),
                 status: r.recall_status.clone(),
                 initiated: r.event_date_initiated.as_deref().and_then(wire::parse_date),
+                terminated: r
+                    .event_date_terminated
+                    .as_deref()
+                    .and_then(wire::parse_date),
+                reason: r.reason_for_recall.clone(),
+                event_number: r.res_event_number.clone(),
+                recalling_firm: r.recalling_firm.clone(),
+                scope: Default::default(),
+                k_numbers: r.k_numbers.clone(),
             });
         }
     }
-    Ok(out)
+    let date = page.last_updated.as_deref().and_then(wire::parse_date);
+    Ok((out, date))
 }

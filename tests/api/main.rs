@@ -18,6 +18,7 @@ mod openapi;
 mod openfda;
 mod predicates;
 mod projects;
+mod safety;
 mod service;
 mod shared_budget;
 mod support;

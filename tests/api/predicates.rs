@@ -141,7 +141,15 @@ with_fake_sqlite!(
             .iter()
             .find(|r| r["k_number"] == "K900263")
             .expect("K900263 in 1990 FOZ");
-        assert_eq!(hit["recalls"][0]["recall_number"], "Z-0053-2020");
+        assert_eq!(hit["safety"]["recalls"][0]["recall_number"], "Z-0053-2020");
+        assert_eq!(hit["safety"]["recalls_status"], "checked");
+        assert_eq!(hit["safety"]["events_status"], "not_checked", "{hit}");
+        assert_eq!(
+            hit["safety"]["recalls"][0]["reason"]
+                .as_str()
+                .map(|r| r.starts_with("Lidstock")),
+            Some(true)
+        );
         assert!(hit["score_breakdown"]["recall_factor"].as_f64().unwrap() < 1.0);
         for r in body["results"].as_array().unwrap() {
             let d = r["decision_date"].as_str().unwrap();

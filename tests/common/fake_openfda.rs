@@ -269,6 +269,7 @@ impl FakeOpenFda {
         });
         let app = Router::new()
             .route("/device/{endpoint}", axum::routing::get(handle))
+            .route("/download/{*path}", axum::routing::get(download))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -334,6 +335,32 @@ fn error(status: StatusCode, code: &str, message: &str, details: Option<&str>) -
         body["error"]["details"] = Value::String(d.to_string());
     }
     (status, axum::Json(body)).into_response()
+}
+
+/// The download sites' files (`/download/premarket/ftparea/pmn7680.zip`,
+/// `/download/device/recall/device-recall-0001-of-0001.json.zip`, …) as zips of one repository
+/// file each: small stand-ins for `regassist import --download`.
+async fn download(Path(path): Path<String>) -> Response {
+    let source = match path.rsplit('/').next().unwrap_or_default() {
+        "foiclass.zip" => "classification/foiclass_2020-10.txt",
+        n if n.starts_with("pmn") && n.ends_with(".zip") => "last_month/pmnlstmn_2026-08.txt",
+        "device-recall-0001-of-0001.json.zip" => "safety/device-recall-fixture.json",
+        "device-enforcement-0001-of-0001.json.zip" => "safety/device-enforcement-fixture.json",
+        _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-fda");
+    let bytes = std::fs::read(dir.join(source)).unwrap();
+    let inner = path
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".zip")
+        .to_string();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(inner, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut zip, &bytes).unwrap();
+    zip.finish().unwrap().into_inner().into_response()
 }
 
 async fn handle(

@@ -19,7 +19,7 @@ pub struct Upserted {
 
 /// `ON CONFLICT (key) DO UPDATE SET … WHERE <a column changed>`. `required` columns are NOT NULL
 /// and always replaced; the others keep their stored value when the new row lacks them.
-fn on_conflict(table: &str, columns: &[&str], required: &[&str]) -> String {
+pub(super) fn on_conflict(table: &str, columns: &[&str], required: &[&str]) -> String {
     let key = columns[0];
     let mut sets = Vec::new();
     let mut changed = Vec::new();
@@ -70,7 +70,7 @@ fn pg_sql(table: &str, columns: &[&str], required: &[&str], date_columns: &[&str
 }
 
 /// The SQLite statement for one row; returns the key when the row was written.
-fn sqlite_sql(table: &str, columns: &[&str], required: &[&str]) -> String {
+pub(super) fn sqlite_sql(table: &str, columns: &[&str], required: &[&str]) -> String {
     let placeholders: Vec<String> = (1..=columns.len() + 2).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO {table} ({}, source, updated_at) VALUES ({}){} RETURNING {}",
