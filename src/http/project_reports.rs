@@ -14,6 +14,7 @@ use crate::domain::predicate::PredicateDevice;
 use crate::domain::project::Project;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
+use crate::http::csv_out::CsvOut;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::projects::owned;
 use crate::http::AppState;
@@ -164,7 +165,7 @@ pub struct ProjectExport {
 /// The project with its classification, predicates and assistant interactions, as a download.
 #[utoipa::path(get, path = "/api/projects/{id}/export", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"), ExportQuery),
-    responses((status = 200, description = "A download: JSON, or RFC 4180 CSV with format=csv",
+    responses((status = 200, description = "A download: JSON, or RFC 4180 CSV with format=csv (a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so spreadsheets do not run it as a formula)",
                content((ProjectExport = "application/json"), (String = "text/csv")))))]
 async fn export(
     State(state): State<AppState>,
@@ -213,11 +214,9 @@ pub fn download(mut response: Response, filename: &str) -> Response {
 
 /// One table: `section, key, field, value` rows, so every part fits RFC 4180 CSV.
 fn export_csv(data: &ProjectExport) -> Result<String, csv::Error> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    w.write_record(["section", "key", "field", "value"])?;
-    let write_object = |w: &mut csv::Writer<Vec<u8>>,
+    let mut w = CsvOut::default();
+    w.row(["section", "key", "field", "value"])?;
+    let write_object = |w: &mut CsvOut,
                         section: &str,
                         key: &str,
                         value: serde_json::Value|
@@ -229,7 +228,7 @@ fn export_csv(data: &ProjectExport) -> Result<String, csv::Error> {
                     serde_json::Value::Null => String::new(),
                     other => other.to_string(),
                 };
-                w.write_record([section, key, field.as_str(), text.as_str()])?;
+                w.row([section, key, field.as_str(), text.as_str()])?;
             }
         }
         Ok(())
@@ -249,8 +248,7 @@ fn export_csv(data: &ProjectExport) -> Result<String, csv::Error> {
     for a in &data.agent_interactions {
         write_object(&mut w, "agent_interaction", &a.id.to_string(), to_json(a))?;
     }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    w.finish()
 }
 
 fn to_json<T: Serialize>(value: &T) -> serde_json::Value {

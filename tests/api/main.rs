@@ -17,6 +17,7 @@ mod openapi;
 mod openfda;
 mod predicates;
 mod projects;
+mod security;
 mod service;
 mod shared_budget;
 mod support;
