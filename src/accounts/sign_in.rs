@@ -41,7 +41,7 @@ struct Claims {
 const TOKEN_TYPE: &str = "JWT";
 
 impl JwtVerifier {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
         // Only HS256 is accepted: `alg: none`, RS256-with-the-secret-as-public-key and every
         // other algorithm fail in `decode`, and no key is ever taken from the token's header.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -66,13 +66,14 @@ impl JwtVerifier {
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&required);
-        Self {
-            key: config
-                .jwt_secret
-                .as_ref()
-                .map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
-            validation,
-        }
+        let key = match &config.jwt_secret {
+            Some(secret) => Some(
+                DecodingKey::from_secret(secret.expose().as_bytes())
+                    .map_err(|e| anyhow::anyhow!("JWT_SECRET cannot be used as an HS256 key: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { key, validation })
     }
 
     fn verify(&self, token: &str) -> Result<Claims, ApiError> {
@@ -153,11 +154,11 @@ pub struct SignIn {
 }
 
 impl SignIn {
-    pub fn new(config: &Config, audit: AuditLog) -> Self {
-        SignIn {
-            jwt: JwtVerifier::new(config),
+    pub fn new(config: &Config, audit: AuditLog) -> anyhow::Result<Self> {
+        Ok(SignIn {
+            jwt: JwtVerifier::new(config)?,
             audit,
-        }
+        })
     }
 
     /// The enabled user a bearer token (an `rk_` API key or a JWT) signs in; `request_id` goes
