@@ -68,8 +68,9 @@ impl JwtVerifier {
         validation.set_required_spec_claims(&required);
         let key = match &config.jwt_secret {
             Some(secret) => Some(
-                DecodingKey::from_secret(secret.expose().as_bytes())
-                    .map_err(|e| anyhow::anyhow!("JWT_SECRET cannot be used as an HS256 key: {e}"))?,
+                DecodingKey::from_secret(secret.expose().as_bytes()).map_err(|e| {
+                    anyhow::anyhow!("JWT_SECRET cannot be used as an HS256 key: {e}")
+                })?,
             ),
             None => None,
         };
@@ -81,21 +82,21 @@ impl JwtVerifier {
             ApiError::Unauthorized("JWT sign-in is not configured; use an API key".into())
         })?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                let why = match e.kind() {
-                    ErrorKind::ExpiredSignature => "token expired",
-                    ErrorKind::ImmatureSignature => "token not valid yet",
-                    ErrorKind::InvalidSignature => "token signature is invalid",
-                    ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                        "token algorithm is not accepted"
-                    }
-                    ErrorKind::InvalidIssuer => "token issuer is not accepted",
-                    ErrorKind::InvalidAudience => "token audience is not accepted",
-                    ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
-                    _ => "token is malformed",
-                };
-                ApiError::Unauthorized(why.into())
-            })?;
+            use jsonwebtoken::errors::ErrorKind;
+            let why = match e.kind() {
+                ErrorKind::ExpiredSignature => "token expired",
+                ErrorKind::ImmatureSignature => "token not valid yet",
+                ErrorKind::InvalidSignature => "token signature is invalid",
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    "token algorithm is not accepted"
+                }
+                ErrorKind::InvalidIssuer => "token issuer is not accepted",
+                ErrorKind::InvalidAudience => "token audience is not accepted",
+                ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
+                _ => "token is malformed",
+            };
+            ApiError::Unauthorized(why.into())
+        })?;
         if data
             .header
             .typ

@@ -65,7 +65,11 @@ impl FromRequestParts<AppState> for AuthUser {
             }
             Err(err) => {
                 // Failed sign-ins count against the caller's address, so guessing is slow.
-                let ip = client_ip(&parts.headers, &parts.extensions, state.config.trust_forwarded_for);
+                let ip = client_ip(
+                    &parts.headers,
+                    &parts.extensions,
+                    state.config.trust_forwarded_for,
+                );
                 limit(state, &format!("rl:api:ip:{ip}")).await?;
                 Err(err)
             }
@@ -135,7 +139,11 @@ async fn limit(state: &AppState, key: &str) -> Result<(), ApiError> {
 
 /// The caller's address: the first `X-Forwarded-For` hop when the proxy is trusted
 /// (`REGASSIST_TRUST_FORWARDED_FOR`), else the peer.
-pub(super) fn client_ip(headers: &HeaderMap, extensions: &Extensions, trust_forwarded: bool) -> IpAddr {
+pub(super) fn client_ip(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    trust_forwarded: bool,
+) -> IpAddr {
     if trust_forwarded {
         let forwarded = headers
             .get("x-forwarded-for")

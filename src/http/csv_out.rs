@@ -32,8 +32,11 @@ impl CsvOut {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        self.0
-            .write_record(cells.into_iter().map(|c| neutralise(c.as_ref()).into_owned()))
+        self.0.write_record(
+            cells
+                .into_iter()
+                .map(|c| neutralise(c.as_ref()).into_owned()),
+        )
     }
 
     /// The text written so far.

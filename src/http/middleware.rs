@@ -17,9 +17,9 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::telemetry::{SecurityEvent, SecurityKind};
 use crate::http::error::{error_response, Refusal, REQUEST_ID};
 use crate::http::AppState;
+use crate::telemetry::{SecurityEvent, SecurityKind};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 

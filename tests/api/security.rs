@@ -30,10 +30,22 @@ both_backends!(
     |app: TestApp| async move {
         let later = now() + 3600;
         let cases = [
-            ("exp as a string", json!({"sub": "s1", "email": "s1@example.com", "exp": later.to_string()})),
-            ("exp as a date text", json!({"sub": "s1", "email": "s1@example.com", "exp": "2099-01-01T00:00:00Z"})),
-            ("nbf as a string", json!({"sub": "s1", "email": "s1@example.com", "exp": later, "nbf": (now() + 1800).to_string()})),
-            ("nbf as an object", json!({"sub": "s1", "email": "s1@example.com", "exp": later, "nbf": {"at": 1}})),
+            (
+                "exp as a string",
+                json!({"sub": "s1", "email": "s1@example.com", "exp": later.to_string()}),
+            ),
+            (
+                "exp as a date text",
+                json!({"sub": "s1", "email": "s1@example.com", "exp": "2099-01-01T00:00:00Z"}),
+            ),
+            (
+                "nbf as a string",
+                json!({"sub": "s1", "email": "s1@example.com", "exp": later, "nbf": (now() + 1800).to_string()}),
+            ),
+            (
+                "nbf as an object",
+                json!({"sub": "s1", "email": "s1@example.com", "exp": later, "nbf": {"at": 1}}),
+            ),
         ];
         for (what, claims) in cases {
             let res = app
@@ -47,7 +59,9 @@ both_backends!(
             assert_eq!(body["code"], "unauthorized", "{what}");
         }
         // Numbers, integral or not, are times.
-        let ok = mint(json!({"sub": "s1", "email": "s1@example.com", "exp": later as f64 + 0.5, "nbf": now() - 10}));
+        let ok = mint(
+            json!({"sub": "s1", "email": "s1@example.com", "exp": later as f64 + 0.5, "nbf": now() - 10}),
+        );
         assert_eq!(status_of(&app, &ok, "/api/users/me").await, 200);
         assert_eq!(audit_len(&app).await, 1, "only the good token provisioned");
     }
@@ -55,7 +69,10 @@ both_backends!(
 
 both_backends!(
     a_configured_issuer_and_audience_are_required,
-    &[("JWT_ISSUER", "https://issuer.example"), ("JWT_AUDIENCE", "regassist")],
+    &[
+        ("JWT_ISSUER", "https://issuer.example"),
+        ("JWT_AUDIENCE", "regassist")
+    ],
     |app: TestApp| async move {
         let claims = |extra: Value| {
             let mut c = json!({"sub": "aud1", "email": "aud1@example.com", "exp": now() + 600});
@@ -67,14 +84,42 @@ both_backends!(
         for (what, token, want) in [
             ("neither", claims(json!({})), 401),
             ("no iss", claims(json!({"aud": "regassist"})), 401),
-            ("no aud", claims(json!({"iss": "https://issuer.example"})), 401),
-            ("iss as a number", claims(json!({"iss": 7, "aud": "regassist"})), 401),
-            ("wrong iss", claims(json!({"iss": "https://other.example", "aud": "regassist"})), 401),
-            ("wrong aud", claims(json!({"iss": "https://issuer.example", "aud": "elsewhere"})), 401),
-            ("both", claims(json!({"iss": "https://issuer.example", "aud": "regassist"})), 200),
-            ("aud in a list", claims(json!({"iss": "https://issuer.example", "aud": ["x", "regassist"]})), 200),
+            (
+                "no aud",
+                claims(json!({"iss": "https://issuer.example"})),
+                401,
+            ),
+            (
+                "iss as a number",
+                claims(json!({"iss": 7, "aud": "regassist"})),
+                401,
+            ),
+            (
+                "wrong iss",
+                claims(json!({"iss": "https://other.example", "aud": "regassist"})),
+                401,
+            ),
+            (
+                "wrong aud",
+                claims(json!({"iss": "https://issuer.example", "aud": "elsewhere"})),
+                401,
+            ),
+            (
+                "both",
+                claims(json!({"iss": "https://issuer.example", "aud": "regassist"})),
+                200,
+            ),
+            (
+                "aud in a list",
+                claims(json!({"iss": "https://issuer.example", "aud": ["x", "regassist"]})),
+                200,
+            ),
         ] {
-            assert_eq!(status_of(&app, &token, "/api/users/me").await, want, "{what}");
+            assert_eq!(
+                status_of(&app, &token, "/api/users/me").await,
+                want,
+                "{what}"
+            );
         }
     }
 );
@@ -105,7 +150,11 @@ both_backends!(
             (None, 200),
         ] {
             let token = mint_typed(typ, claims.clone());
-            assert_eq!(status_of(&app, &token, "/api/users/me").await, want, "typ {typ:?}");
+            assert_eq!(
+                status_of(&app, &token, "/api/users/me").await,
+                want,
+                "typ {typ:?}"
+            );
         }
     }
 );
@@ -116,12 +165,26 @@ both_backends!(
     |app: TestApp| async move {
         let admin_key = app.user_with_role("boss@example.com", "admin").await;
         let before = audit_len(&app).await;
-        for sub in ["local:boss@example.com", "LOCAL:boss@example.com", "Local:someone@example.com"] {
-            let token = mint(json!({"sub": sub, "email": "boss@example.com", "name": "boss@example.com", "exp": now() + 600}));
-            let res = app.get("/api/users").bearer_auth(&token).send().await.unwrap();
+        for sub in [
+            "local:boss@example.com",
+            "LOCAL:boss@example.com",
+            "Local:someone@example.com",
+        ] {
+            let token = mint(
+                json!({"sub": sub, "email": "boss@example.com", "name": "boss@example.com", "exp": now() + 600}),
+            );
+            let res = app
+                .get("/api/users")
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), 401, "{sub}");
             let body: Value = res.json().await.unwrap();
-            assert!(body["message"].as_str().unwrap().contains("local account"), "{sub}: {body}");
+            assert!(
+                body["message"].as_str().unwrap().contains("local account"),
+                "{sub}: {body}"
+            );
         }
         assert_eq!(audit_len(&app).await, before, "nothing provisioned");
         // The local admin itself is unaffected.
@@ -137,8 +200,18 @@ both_backends!(
     &[],
     |app: TestApp| async move {
         let admin = app.user_with_role("root@example.com", "admin").await;
-        let first = mint(json!({"sub": "gone", "email": "gone@example.com", "name": "Gone", "exp": now() + 600}));
-        let me: Value = app.get("/api/users/me").bearer_auth(&first).send().await.unwrap().json().await.unwrap();
+        let first = mint(
+            json!({"sub": "gone", "email": "gone@example.com", "name": "Gone", "exp": now() + 600}),
+        );
+        let me: Value = app
+            .get("/api/users/me")
+            .bearer_auth(&first)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let res = app
             .patch(&format!("/api/users/{}", me["id"]))
             .bearer_auth(&admin)
@@ -149,8 +222,15 @@ both_backends!(
         assert_eq!(res.status(), 200);
         let before = audit_len(&app).await;
         // A newer token with a changed profile: before the fix it was synced and audited first.
-        let changed = mint(json!({"sub": "gone", "email": "new-address@example.com", "name": "Renamed", "exp": now() + 600}));
-        let res = app.get("/api/users/me").bearer_auth(&changed).send().await.unwrap();
+        let changed = mint(
+            json!({"sub": "gone", "email": "new-address@example.com", "name": "Renamed", "exp": now() + 600}),
+        );
+        let res = app
+            .get("/api/users/me")
+            .bearer_auth(&changed)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 403);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["code"], "forbidden");
@@ -163,7 +243,15 @@ both_backends!(
         assert_eq!(user.name, "Gone");
         // Its API keys stop too.
         let disabled_local = app.user_with_role("off@example.com", "user").await;
-        let off: Value = app.get("/api/users/me").bearer_auth(&disabled_local).send().await.unwrap().json().await.unwrap();
+        let off: Value = app
+            .get("/api/users/me")
+            .bearer_auth(&disabled_local)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         app.patch(&format!("/api/users/{}", off["id"]))
             .bearer_auth(&admin)
             .json(&json!({"disabled": true}))
@@ -190,7 +278,15 @@ both_backends!(
         assert_eq!(res.status(), 403);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["code"], "forbidden");
-        let keys: Value = app.get("/api/users/me/api-keys").bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        let keys: Value = app
+            .get("/api/users/me/api-keys")
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(keys.as_array().unwrap().len(), 1, "no key was made");
         assert_eq!(audit_len(&app).await, before);
         // A person's sign-in still issues keys.
@@ -234,10 +330,24 @@ both_backends!(
         assert_eq!(list().await, first, "not rewritten within the minute");
         // An older stamp is refreshed on the next use.
         let old = chrono::Utc::now() - chrono::Duration::minutes(5);
-        let id = app.get("/api/users/me/api-keys").bearer_auth(&key).send().await.unwrap().json::<Value>().await.unwrap()[0]["id"].as_i64().unwrap();
+        let id = app
+            .get("/api/users/me/api-keys")
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()[0]["id"]
+            .as_i64()
+            .unwrap();
         // `touch_key` writes over a stamp no newer than its last argument: a future one forces it.
         let future = chrono::Utc::now() + chrono::Duration::minutes(1);
-        assert!(regassist::db::users::touch_key(&app.state.db, id, old, future).await.unwrap());
+        assert!(
+            regassist::db::users::touch_key(&app.state.db, id, old, future)
+                .await
+                .unwrap()
+        );
         let refreshed = list().await;
         assert_ne!(refreshed, first);
         let at = chrono::DateTime::parse_from_rfc3339(refreshed.as_str().unwrap()).unwrap();
@@ -251,7 +361,14 @@ both_backends!(
     |app: TestApp| async move {
         let admin = app.user_with_role("ops@example.com", "admin").await;
         let before = audit_len(&app).await;
-        for prefix in ["rl:", "rl:api:user:1", "openfda:budget", "openfda", "p", "*"] {
+        for prefix in [
+            "rl:",
+            "rl:api:user:1",
+            "openfda:budget",
+            "openfda",
+            "p",
+            "*",
+        ] {
             let res = app
                 .delete("/api/admin/cache")
                 .query(&[("prefix", prefix)])
@@ -263,7 +380,11 @@ both_backends!(
             let body: Value = res.json().await.unwrap();
             assert!(body["fields"]["prefix"].is_array(), "{prefix}: {body}");
         }
-        assert_eq!(audit_len(&app).await, before, "a refused clear is not recorded");
+        assert_eq!(
+            audit_len(&app).await,
+            before,
+            "a refused clear is not recorded"
+        );
         for prefix in ["predicate_search", "predicate_search:v1:"] {
             let res = app
                 .delete("/api/admin/cache")
@@ -358,7 +479,9 @@ both_backends!(
             .unwrap();
         assert!(text.contains("'=HYPERLINK("), "{text}");
         assert!(text.contains("'@SUM(A1:A9)"), "{text}");
-        let mut cells = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+        let mut cells = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(text.as_bytes());
         for row in cells.records() {
             for cell in row.unwrap().iter() {
                 assert!(
@@ -390,7 +513,9 @@ both_backends!(
             .unwrap();
         assert!(text.contains("'-2+3 cmd"), "{text}");
         let body = text.split("\r\n\r\n#").next().unwrap();
-        let mut cells = csv::ReaderBuilder::new().has_headers(true).from_reader(body.as_bytes());
+        let mut cells = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(body.as_bytes());
         for row in cells.records() {
             for cell in row.unwrap().iter() {
                 assert!(
@@ -414,7 +539,13 @@ both_backends!(
     &[],
     |app: TestApp| async move {
         let metrics = || async {
-            app.get("/metrics").send().await.unwrap().text().await.unwrap()
+            app.get("/metrics")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
         };
         let failed = "security_events_total{kind=\"sign_in_failed\"}";
         let forbidden = "security_events_total{kind=\"forbidden\"}";
