@@ -65,7 +65,7 @@ pub fn build(config: Config, db: Db) -> anyhow::Result<AppState> {
     let search = PredicateSearch::new(&config, db.clone(), cache.clone(), openfda.clone());
     Ok(AppState(Arc::new(Services {
         assistant: Assistant::new(audit.clone(), search.clone()),
-        sign_in: SignIn::new(&config, audit.clone()),
+        sign_in: SignIn::new(&config, audit.clone())?,
         search,
         openfda,
         audit,

@@ -10,6 +10,27 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::redis_link::RedisLink;
+/// The namespaces of the response cache: every key the cache stores starts with one of these,
+/// and only these may be cleared by an operator. Other keys in the same Redis (the rate
+/// limits' `rl:…`, the openFDA budget's `openfda:budget…`) are not the cache's to delete.
+pub const NAMESPACES: &[&str] = &[PREDICATE_SEARCH];
+
+/// Predicate-search pages (`search::CACHE_PREFIX` is a version inside it).
+pub const PREDICATE_SEARCH: &str = "predicate_search:";
+
+/// The prefix to clear for an operator's `prefix`: itself when it lies inside a namespace, the
+/// namespace when it names one without its `:` (`predicate_search`); `None` for anything else.
+pub fn clearable_prefix(prefix: &str) -> Option<&str> {
+    NAMESPACES.iter().find_map(|ns| {
+        if prefix.starts_with(ns) {
+            Some(prefix)
+        } else if ns.strip_suffix(':') == Some(prefix) {
+            Some(*ns)
+        } else {
+            None
+        }
+    })
+}
 
 #[derive(Clone)]
 pub enum Cache {
@@ -243,6 +264,31 @@ async fn redis_set(link: &RedisLink, key: &str, value: &str, ttl: Duration) -> a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_response_cache_prefixes_are_clearable() {
+        assert_eq!(
+            clearable_prefix("predicate_search"),
+            Some("predicate_search:")
+        );
+        assert_eq!(
+            clearable_prefix("predicate_search:v1:ab"),
+            Some("predicate_search:v1:ab")
+        );
+        for other in [
+            "rl:",
+            "rl:api:user:1",
+            "openfda:budget",
+            "openfda",
+            "p",
+            "predicate",
+            "predicate_searchx",
+            "*",
+            "",
+        ] {
+            assert_eq!(clearable_prefix(other), None, "{other:?}");
+        }
+    }
 
     #[tokio::test]
     async fn the_memory_cache_stays_within_its_byte_budget() {

@@ -90,6 +90,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
+/// The shortest `JWT_SECRET` and `AUDIT_CHECKPOINT_KEY` accepted (RFC 7518 §3.2 for HS256).
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// The largest clock skew accepted for `exp`/`nbf` (`REGASSIST_JWT_LEEWAY_SECS`).
+pub const MAX_JWT_LEEWAY_SECS: u64 = 300;
+
 /// A setting that could not be used; the message names it.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {name}: {reason}")]
@@ -145,6 +151,27 @@ impl Sources {
     fn secret(&self, name: &str) -> Option<Secret> {
         self.get(name).map(|v| Secret::new(v.trim()))
     }
+
+    /// A signing key: at least [`MIN_KEY_BYTES`] bytes and not a placeholder left from an
+    /// example file (`CHANGE_ME…`), which would let anyone who read the example forge tokens.
+    fn key(&self, name: &str) -> Result<Option<Secret>, ConfigError> {
+        let Some(key) = self.secret(name) else {
+            return Ok(None);
+        };
+        if key.expose().to_ascii_lowercase().contains("change_me") {
+            return Err(invalid(
+                name,
+                "is the placeholder of .env.prod.example; generate a key with `openssl rand -hex 32`",
+            ));
+        }
+        if key.expose().len() < MIN_KEY_BYTES {
+            return Err(invalid(
+                name,
+                format!("must be at least {MIN_KEY_BYTES} bytes long; generate one with `openssl rand -hex 32`"),
+            ));
+        }
+        Ok(Some(key))
+    }
 }
 
 impl Config {
@@ -173,11 +200,13 @@ impl Config {
 
     fn from_map(map: BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let s = Sources(map);
-        let jwt_secret = s.secret("JWT_SECRET");
-        if let Some(secret) = &jwt_secret {
-            if secret.expose().len() < 32 {
-                return Err(invalid("JWT_SECRET", "must be at least 32 bytes long"));
-            }
+        let jwt_secret = s.key("JWT_SECRET")?;
+        let jwt_leeway_secs: u64 = s.parse("REGASSIST_JWT_LEEWAY_SECS", 30)?;
+        if jwt_leeway_secs > MAX_JWT_LEEWAY_SECS {
+            return Err(invalid(
+                "REGASSIST_JWT_LEEWAY_SECS",
+                format!("must be at most {MAX_JWT_LEEWAY_SECS} seconds (got {jwt_leeway_secs}); a longer leeway keeps expired tokens working"),
+            ));
         }
         let database_url = s.string("DATABASE_URL", "sqlite://data/regassist.db");
         if !(database_url.starts_with("sqlite:")
@@ -285,7 +314,7 @@ impl Config {
             jwt_secret,
             jwt_issuer: s.get("JWT_ISSUER").map(String::from),
             jwt_audience: s.get("JWT_AUDIENCE").map(String::from),
-            jwt_leeway_secs: s.parse("REGASSIST_JWT_LEEWAY_SECS", 30)?,
+            jwt_leeway_secs,
             openfda_base_url: openfda_base_url.trim_end_matches('/').to_string(),
             openfda_api_key,
             openfda_mode,
@@ -297,7 +326,7 @@ impl Config {
             cache_ttl: Duration::from_secs(s.parse("REGASSIST_CACHE_TTL_SECS", 86_400)?),
             mirror_recheck: Duration::from_secs(s.parse("REGASSIST_MIRROR_RECHECK_SECS", 10)?),
             openfda_tuning: OpenFdaTuning::from_sources(&s)?,
-            audit_checkpoint_key: s.secret("AUDIT_CHECKPOINT_KEY"),
+            audit_checkpoint_key: s.key("AUDIT_CHECKPOINT_KEY")?,
             audit_checkpoint_file: s.string(
                 "REGASSIST_AUDIT_CHECKPOINT_FILE",
                 "data/audit-checkpoint.json",
@@ -388,6 +417,42 @@ mod tests {
     fn short_jwt_secret_is_refused_by_name() {
         let err = Config::from_pairs([("JWT_SECRET", "short")]).unwrap_err();
         assert_eq!(err.name, "JWT_SECRET");
+    }
+
+    #[test]
+    fn short_or_placeholder_keys_are_refused_by_name() {
+        let example = include_str!("../.env.prod.example");
+        let value_of = |name: &str| {
+            example
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("{name} is in .env.prod.example"))
+                .to_string()
+        };
+        for name in ["JWT_SECRET", "AUDIT_CHECKPOINT_KEY"] {
+            let placeholder = value_of(name);
+            let err = Config::from_pairs([(name, placeholder.as_str())]).unwrap_err();
+            assert_eq!(err.name, name, "the example's placeholder");
+            assert!(err.to_string().contains("placeholder"), "{err}");
+            // The placeholder of the example before this rule: 50 bytes, and still refused.
+            let old = "CHANGE_ME_at_least_32_random_bytes_0123456789abcdef";
+            assert_eq!(Config::from_pairs([(name, old)]).unwrap_err().name, name);
+            let short = "x".repeat(MIN_KEY_BYTES - 1);
+            let err = Config::from_pairs([(name, short.as_str())]).unwrap_err();
+            assert_eq!(err.name, name, "31 bytes");
+            assert!(err.to_string().contains("32 bytes"), "{err}");
+            let enough = "k".repeat(MIN_KEY_BYTES);
+            assert!(Config::from_pairs([(name, enough.as_str())]).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_jwt_leeway_is_capped() {
+        let err = Config::from_pairs([("REGASSIST_JWT_LEEWAY_SECS", "301")]).unwrap_err();
+        assert_eq!(err.name, "REGASSIST_JWT_LEEWAY_SECS");
+        assert!(err.to_string().contains("at most 300"), "{err}");
+        let c = Config::from_pairs([("REGASSIST_JWT_LEEWAY_SECS", "300")]).unwrap();
+        assert_eq!(c.jwt_leeway_secs, 300);
     }
 
     #[test]

@@ -110,7 +110,8 @@ enum AuditCommand {
 
 #[derive(Subcommand)]
 enum CacheCommand {
-    /// Delete cached entries whose key starts with PREFIX.
+    /// Delete cached entries whose key starts with PREFIX (inside a response-cache namespace,
+    /// e.g. `predicate_search`).
     Clear {
         #[arg(long)]
         prefix: String,
@@ -202,6 +203,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             command: CacheCommand::Clear { prefix },
         } => {
             let db = Db::connect(&config).await?;
+            let prefix = regassist::cache::clearable_prefix(&prefix)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "prefix {prefix:?} is outside the response cache (namespaces: {})",
+                        regassist::cache::NAMESPACES.join(", ")
+                    )
+                })?
+                .to_string();
             let state = app::build(config, db)?;
             let deleted = state.cache.delete_prefix(&prefix).await?;
             println!(

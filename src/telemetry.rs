@@ -19,6 +19,57 @@ pub fn record_user(id: i64) {
     tracing::Span::current().record("user_id", id);
 }
 
+/// The kinds of security event: the `kind` label of `security_events_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecurityKind {
+    /// A request refused for its credentials (401): missing, malformed, expired, unknown.
+    SignInFailed,
+    /// A signed-in caller refused an action (403): role, disabled account, credential kind.
+    Forbidden,
+}
+
+impl SecurityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityKind::SignInFailed => "sign_in_failed",
+            SecurityKind::Forbidden => "forbidden",
+        }
+    }
+}
+
+/// One security event: what was refused, to whom, for which request.
+#[derive(Debug)]
+pub struct SecurityEvent<'a> {
+    pub kind: SecurityKind,
+    /// The message the caller was given (never a token or a secret).
+    pub reason: &'a str,
+    pub method: &'a str,
+    pub route: &'a str,
+    pub request_id: &'a str,
+    pub user_id: Option<i64>,
+    pub client_ip: Option<std::net::IpAddr>,
+}
+
+impl SecurityEvent<'_> {
+    /// One `WARN` line on the `security` target (so it can be routed or filtered alone) and one
+    /// count of `security_events_total{kind}`.
+    pub fn emit(&self) {
+        let kind = self.kind.as_str();
+        metrics::counter!("security_events_total", "kind" => kind).increment(1);
+        tracing::warn!(
+            target: "security",
+            kind,
+            reason = self.reason,
+            method = self.method,
+            route = self.route,
+            request_id = self.request_id,
+            user_id = self.user_id,
+            client_ip = self.client_ip.map(tracing::field::display),
+            "security event"
+        );
+    }
+}
+
 /// Installs the global tracing subscriber once; later calls are ignored (tests build many apps).
 pub fn init_tracing(format: LogFormat) {
     static DONE: OnceLock<()> = OnceLock::new();
@@ -85,6 +136,10 @@ fn describe() {
     metrics::describe_counter!(
         "auth_attempts_total",
         "Authentications by method and outcome"
+    );
+    metrics::describe_counter!(
+        "security_events_total",
+        "Refused requests by kind (sign_in_failed: 401, forbidden: 403); each also logged on target `security`"
     );
     metrics::describe_counter!(
         "audit_events_written_total",

@@ -10,7 +10,11 @@ use crate::audit::{Actor, AuditLog, Change};
 use crate::db::users::{self, ApiKey, User};
 use crate::error::ApiError;
 
-pub use sign_in::{generate_api_key, hash_api_key, SignIn, API_KEY_PREFIX};
+pub use sign_in::{generate_api_key, hash_api_key, Credential, SignIn, SignedIn, API_KEY_PREFIX};
+
+/// The subject prefix of local accounts (created by the CLI or an admin, signing in with API
+/// keys only); a JWT subject may never start with it.
+pub const LOCAL_SUBJECT_PREFIX: &str = "local:";
 
 /// Creates a user that signs in with API keys (`subject` = `local:<email>`), audited.
 pub async fn create_user(
@@ -20,7 +24,7 @@ pub async fn create_user(
     name: &str,
     role: &str,
 ) -> Result<User, ApiError> {
-    let subject = format!("local:{}", email.to_lowercase());
+    let subject = format!("{LOCAL_SUBJECT_PREFIX}{}", email.to_lowercase());
     let mut work = audit.begin().await?;
     let user = users::insert(work.tx(), &subject, email, name, role)
         .await?

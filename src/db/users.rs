@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{now, total_from_lookahead, Db, Tx};
-use crate::{on_read, on_tx};
+use crate::{on_read, on_tx, on_write};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct User {
@@ -149,6 +149,20 @@ struct KeyWithHash {
     #[sqlx(flatten)]
     key: ApiKey,
     key_hash: String,
+}
+
+/// Stamps a key's use at `at`, unless a stamp newer than `stale` is there already (so that
+/// concurrent requests write once); returns whether it wrote.
+pub async fn touch_key(
+    db: &Db,
+    id: i64,
+    at: DateTime<Utc>,
+    stale: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE api_keys SET last_used_at = $1 \
+               WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)";
+    let done = on_write!(db, pool => sqlx::query(sql).bind(at).bind(id).bind(stale).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(done > 0)
 }
 
 pub async fn list_keys(db: &Db, user_id: i64) -> Result<Vec<ApiKey>, sqlx::Error> {

@@ -15,6 +15,7 @@ use crate::db::audit::{self as store, AuditFilter, AuditRow};
 use crate::db::projects;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuditorUser, AuthUser};
+use crate::http::csv_out::CsvOut;
 use crate::http::extract::{max_chars, Json, Page, Path, Query};
 use crate::http::project_reports::download;
 use crate::http::AppState;
@@ -218,7 +219,7 @@ pub const MAX_EXPORT_ROWS: i64 = 100_000;
 /// hashes and links; for the whole log, the whole chain.
 #[utoipa::path(post, path = "/api/audit/export", tag = "audit", security(("bearer" = [])),
     request_body = ExportRequest,
-    responses((status = 200, description = "The export as JSON or CSV (RFC 4180) per `format`",
+    responses((status = 200, description = "The export as JSON or CSV (RFC 4180) per `format`. In CSV a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so spreadsheets do not run it as a formula; recompute hashes from the JSON export",
                content((AuditExport = "application/json"), (String = "text/csv")))))]
 async fn export(
     State(state): State<AppState>,
@@ -303,10 +304,8 @@ async fn export(
 }
 
 fn audit_csv(rows: &[AuditRow], v: &ExportVerification) -> Result<String, csv::Error> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    w.write_record([
+    let mut w = CsvOut::default();
+    w.row([
         "seq",
         "at",
         "actor_id",
@@ -324,7 +323,7 @@ fn audit_csv(rows: &[AuditRow], v: &ExportVerification) -> Result<String, csv::E
     ])?;
     let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     for r in rows {
-        w.write_record([
+        w.row([
             r.seq.to_string(),
             format_at(&r.occurred_at),
             opt(r.actor_id),
@@ -341,8 +340,7 @@ fn audit_csv(rows: &[AuditRow], v: &ExportVerification) -> Result<String, csv::E
             r.hash.clone(),
         ])?;
     }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut text = w.finish()?;
     // The verification result follows the rows, after a blank line, as one `#` line.
     text.push_str(&format!(
         "\r\n# verification: is_valid={} first_invalid_seq={} head_seq={} head_hash={}\r\n",

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 
 use super::error::current_request_id;
 use super::AppState;
+use crate::accounts::{Credential, SignedIn};
 use crate::audit::Actor;
 use crate::db::users::User;
 use crate::error::ApiError;
@@ -17,7 +19,21 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user: User,
+    /// How the caller signed in: a JWT or an API key (which may not mint more keys).
+    pub credential: Credential,
     pub actor: Actor,
+}
+
+impl AuthUser {
+    /// 403 unless the caller signed in as a person (JWT): a leaked key must not beget keys.
+    pub fn require_jwt(&self, action: &str) -> Result<(), ApiError> {
+        match self.credential {
+            Credential::Jwt => Ok(()),
+            Credential::ApiKey { .. } => Err(ApiError::Forbidden(format!(
+                "an API key cannot {action}; sign in with a JWT or use the CLI"
+            ))),
+        }
+    }
 }
 
 /// An authenticated admin (403 for everyone else).
@@ -31,7 +47,7 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(parts, state).await {
-            Ok(user) => {
+            Ok(SignedIn { user, credential }) => {
                 limit(state, &format!("rl:api:user:{}", user.id)).await?;
                 crate::telemetry::record_user(user.id);
                 let reason = change_reason(parts)?;
@@ -41,11 +57,20 @@ impl FromRequestParts<AppState> for AuthUser {
                     request_id: current_request_id(),
                     reason,
                 };
-                Ok(AuthUser { user, actor })
+                Ok(AuthUser {
+                    user,
+                    credential,
+                    actor,
+                })
             }
             Err(err) => {
                 // Failed sign-ins count against the caller's address, so guessing is slow.
-                limit(state, &format!("rl:api:ip:{}", client_ip(parts, state))).await?;
+                let ip = client_ip(
+                    &parts.headers,
+                    &parts.extensions,
+                    state.config.trust_forwarded_for,
+                );
+                limit(state, &format!("rl:api:ip:{ip}")).await?;
                 Err(err)
             }
         }
@@ -112,10 +137,15 @@ async fn limit(state: &AppState, key: &str) -> Result<(), ApiError> {
     }
 }
 
-fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
-    if state.config.trust_forwarded_for {
-        let forwarded = parts
-            .headers
+/// The caller's address: the first `X-Forwarded-For` hop when the proxy is trusted
+/// (`REGASSIST_TRUST_FORWARDED_FOR`), else the peer.
+pub(super) fn client_ip(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    trust_forwarded: bool,
+) -> IpAddr {
+    if trust_forwarded {
+        let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
@@ -124,8 +154,7 @@ fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
             return ip;
         }
     }
-    parts
-        .extensions
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
@@ -148,7 +177,7 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<User, ApiError> {
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<SignedIn, ApiError> {
     let token = bearer(parts)?;
     state.sign_in.user(token, &current_request_id()).await
 }

@@ -35,6 +35,11 @@ pub struct ErrorBody {
     pub fields: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
+/// Marks a 401 or 403 answer with its reason, for the security-event line the request
+/// middleware writes (`telemetry::SecurityEvent`).
+#[derive(Debug, Clone)]
+pub struct Refusal(pub String);
+
 /// The status an error answers with.
 pub fn status(err: &ApiError) -> StatusCode {
     match err {
@@ -87,7 +92,12 @@ impl IntoResponse for ApiError {
             request_id: current_request_id(),
             fields,
         };
+        let refused = matches!(self, ApiError::Unauthorized(_) | ApiError::Forbidden(_));
+        let reason = refused.then(|| body.message.clone());
         let mut response = (status, axum::Json(body)).into_response();
+        if let Some(reason) = reason {
+            response.extensions_mut().insert(Refusal(reason));
+        }
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthorized(_) => {

@@ -17,8 +17,9 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::http::error::{error_response, REQUEST_ID};
+use crate::http::error::{error_response, Refusal, REQUEST_ID};
 use crate::http::AppState;
+use crate::telemetry::{SecurityEvent, SecurityKind};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -44,7 +45,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             ),
         )
         .layer(cors(config))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(request_id))
 }
 
@@ -71,9 +72,15 @@ fn is_sane_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// One span and one log line per request, plus the request counter and latency histogram.
-async fn observe(req: Request, next: Next) -> Response {
+/// One span and one log line per request, plus the request counter and latency histogram; a
+/// refused one (401, 403) also makes a security event.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
+    let client_ip = super::auth::client_ip(
+        req.headers(),
+        req.extensions(),
+        state.config.trust_forwarded_for,
+    );
     let method = req.method().clone();
     let route = req
         .extensions()
@@ -105,6 +112,23 @@ async fn observe(req: Request, next: Next) -> Response {
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(latency.as_secs_f64());
     let latency_ms = latency.as_secs_f64() * 1000.0;
+    if let Some(Refusal(reason)) = response.extensions().get::<Refusal>() {
+        let kind = if status == 401 {
+            SecurityKind::SignInFailed
+        } else {
+            SecurityKind::Forbidden
+        };
+        SecurityEvent {
+            kind,
+            reason,
+            method: method.as_str(),
+            route: &route,
+            request_id: &request_id,
+            user_id: user,
+            client_ip: Some(client_ip),
+        }
+        .emit();
+    }
     // Probes and scrapes are frequent and uninteresting unless they fail.
     let quiet = route.starts_with("/health") || route == "/metrics";
     // The request's fields go on the line itself so `LOG_FORMAT=json` lines stand alone.

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod body_limit;
 pub mod classification;
+pub mod csv_out;
 pub mod devices;
 pub mod error;
 pub mod extract;

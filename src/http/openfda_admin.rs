@@ -146,11 +146,21 @@ async fn openfda_status(State(state): State<AppState>, _admin: AdminUser) -> Jso
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CachePrefix {
-    /// Keys starting with this are deleted, e.g. `predicate_search` (1..200 characters).
+    /// Keys starting with this are deleted (1..200 characters). It must lie in a response-cache
+    /// namespace: `predicate_search` (the whole namespace) or `predicate_search:…`; rate-limit
+    /// and openFDA-budget keys are never cleared here.
     // Required and non-empty: an empty prefix would match every key, and "clear everything"
     // should not be what a blank form field means.
     #[param(min_length = 1, max_length = 200)]
     pub prefix: String,
+}
+
+/// The 422 message for a prefix outside the response cache.
+fn not_a_cache_namespace() -> String {
+    format!(
+        "must start with a response-cache namespace ({})",
+        crate::cache::NAMESPACES.join(", ")
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -162,16 +172,19 @@ pub struct Deleted {
 #[utoipa::path(delete, path = "/api/admin/cache", tag = "admin", security(("bearer" = [])),
     params(CachePrefix),
     responses((status = 200, description = "How many entries were deleted", body = Deleted),
+              (status = 422, description = "The prefix is empty, too long or outside the response-cache namespaces", body = crate::http::error::ErrorBody),
               (status = 503, description = "The cache backend is unreachable", body = crate::http::error::ErrorBody)))]
 async fn clear_cache(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Query(q): Query<CachePrefix>,
 ) -> ApiResult<Json<Deleted>> {
-    let prefix = q.prefix;
-    if prefix.is_empty() || prefix.chars().count() > 200 {
+    if q.prefix.is_empty() || q.prefix.chars().count() > 200 {
         return Err(ApiError::field("prefix", "must be 1..200 characters"));
     }
+    let prefix = crate::cache::clearable_prefix(&q.prefix)
+        .ok_or_else(|| ApiError::field("prefix", not_a_cache_namespace()))?
+        .to_string();
     let deleted = state.cache.delete_prefix(&prefix).await.map_err(|e| {
         tracing::warn!(error = %e, "cache clear failed");
         ApiError::Unavailable {

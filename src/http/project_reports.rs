@@ -15,6 +15,7 @@ use crate::domain::predicate::{selected_safety, PredicateDevice, PredicateSafety
 use crate::domain::project::Project;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
+use crate::http::csv_out::CsvOut;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::projects::owned;
 use crate::http::AppState;
@@ -170,7 +171,7 @@ pub struct ProjectExport {
 /// The project with its classification, predicates and assistant interactions, as a download.
 #[utoipa::path(get, path = "/api/projects/{id}/export", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"), ExportQuery),
-    responses((status = 200, description = "A download: JSON, or RFC 4180 CSV with format=csv",
+    responses((status = 200, description = "A download: JSON, or RFC 4180 CSV with format=csv (a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so spreadsheets do not run it as a formula)",
                content((ProjectExport = "application/json"), (String = "text/csv")))))]
 async fn export(
     State(state): State<AppState>,
@@ -195,7 +196,7 @@ async fn export(
     // EXPORT_INTERACTIONS of them, are read and written EXPORT_PAGE at a time.
     let head = if csv {
         let mut w = csv_writer();
-        w.write_record(["section", "key", "field", "value"])
+        w.row(["section", "key", "field", "value"])
             .and_then(|_| {
                 write_object(
                     &mut w,
@@ -317,19 +318,18 @@ pub fn download(mut response: Response, filename: &str) -> Response {
 
 /// The export's CSV is one table: `section, key, field, value` rows, so every part fits
 /// RFC 4180 CSV. Written in parts (a writer per chunk), with no header of their own.
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new())
+/// Every cell goes through `CsvOut`, which neutralises spreadsheet formulas.
+fn csv_writer() -> CsvOut {
+    CsvOut::default()
 }
 
-fn csv_bytes(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
-    w.into_inner().map_err(|e| e.into_error().into())
+fn csv_bytes(w: CsvOut) -> Result<Vec<u8>, csv::Error> {
+    w.finish().map(String::into_bytes)
 }
 
 /// One object as `section, key, field, value` rows, one per field.
 fn write_object(
-    w: &mut csv::Writer<Vec<u8>>,
+    w: &mut CsvOut,
     section: &str,
     key: &str,
     value: serde_json::Value,
@@ -341,14 +341,14 @@ fn write_object(
                 serde_json::Value::Null => String::new(),
                 other => other.to_string(),
             };
-            w.write_record([section, key, field.as_str(), text.as_str()])?;
+            w.row([section, key, field.as_str(), text.as_str()])?;
         }
     }
     Ok(())
 }
 
 /// The selected predicates' safety: one status row each, then one row per recall.
-fn write_safety(w: &mut csv::Writer<Vec<u8>>, safety: &[PredicateSafety]) -> Result<(), csv::Error> {
+fn write_safety(w: &mut CsvOut, safety: &[PredicateSafety]) -> Result<(), csv::Error> {
     for s in safety {
         let b = &s.safety;
         let status = serde_json::json!({

@@ -131,12 +131,14 @@ pub struct IssuedApiKey {
 /// Issues an API key for the caller.
 #[utoipa::path(post, path = "/api/users/me/api-keys", tag = "users", security(("bearer" = [])),
     request_body = CreateApiKey,
-    responses((status = 201, description = "The key, shown once", body = IssuedApiKey)))]
+    responses((status = 201, description = "The key, shown once", body = IssuedApiKey),
+              (status = 403, description = "The caller signed in with an API key: keys are issued to a JWT sign-in (or by the CLI)", body = crate::http::error::ErrorBody)))]
 async fn create_key(
     State(state): State<AppState>,
     auth: AuthUser,
     Json(body): Json<CreateApiKey>,
 ) -> ApiResult<Response> {
+    auth.require_jwt("issue API keys")?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::field("name", "must be 1..100 characters"));

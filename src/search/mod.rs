@@ -258,6 +258,10 @@ mod tests {
         let ka = cache_key("openfda", &normalise(&a, 100));
         assert_eq!(ka, cache_key("openfda", &normalise(&b, 100)));
         assert!(ka.starts_with(CACHE_PREFIX));
+        assert!(
+            crate::cache::clearable_prefix(CACHE_PREFIX).is_some(),
+            "search pages live in a cache namespace"
+        );
         assert_eq!(ka.len(), CACHE_PREFIX.len() + 64);
         assert_ne!(ka, cache_key("mirror", &normalise(&a, 100)));
         let c = PredicateQuery {

@@ -296,17 +296,23 @@ both_backends!(
 
 both_backends!(
     cutting_off_the_newest_rows_is_caught_by_the_checkpoint,
-    &[("AUDIT_CHECKPOINT_KEY", "checkpoint-key-for-tests")],
+    &[(
+        "AUDIT_CHECKPOINT_KEY",
+        "checkpoint-key-for-tests-0123456789abcdef"
+    )],
     |app: TestApp| async move {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cp.json");
         let path = path.to_str().unwrap();
         let (auditor, _, _) = seed(&app).await;
-        let cp =
-            regassist::audit::write_checkpoint(&app.state.audit, b"checkpoint-key-for-tests", path)
-                .await
-                .unwrap()
-                .unwrap();
+        let cp = regassist::audit::write_checkpoint(
+            &app.state.audit,
+            b"checkpoint-key-for-tests-0123456789abcdef",
+            path,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(cp.head_seq, 7);
         let check = |db: Db, key: &'static [u8], path: String| async move {
             let (cp, state) = regassist::audit::load_checkpoint(&path, Some(key));
@@ -316,7 +322,7 @@ both_backends!(
         };
         let v = check(
             app.state.db.clone(),
-            b"checkpoint-key-for-tests",
+            b"checkpoint-key-for-tests-0123456789abcdef",
             path.to_string(),
         )
         .await;
@@ -332,7 +338,7 @@ both_backends!(
         // ...but the signed checkpoint shows the cut.
         let v = check(
             app.state.db.clone(),
-            b"checkpoint-key-for-tests",
+            b"checkpoint-key-for-tests-0123456789abcdef",
             path.to_string(),
         )
         .await;

@@ -19,6 +19,7 @@ mod openfda;
 mod predicates;
 mod projects;
 mod safety;
+mod security;
 mod service;
 mod shared_budget;
 mod support;

@@ -235,7 +235,7 @@ pub fn mint_with(claims: Value, secret: &[u8], alg: jsonwebtoken::Algorithm) -> 
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(alg),
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret),
+        &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
     )
     .unwrap()
 }
