@@ -121,7 +121,7 @@ check_compose() {
     services="$(REGASSIST_ENV_FILE=.env.prod.example docker-compose -f docker-compose.prod.yml config --services | sort | tr '\n' ' ')"
     profiles="$(REGASSIST_ENV_FILE=.env.prod.example docker-compose -f docker-compose.prod.yml config --profiles | tr '\n' ' ')"
     echo "services: $services; profiles: $profiles"
-    [[ "$services" == "backend nginx postgres prometheus redis " ]]
+    [[ "$services" == "backend migrate nginx postgres prometheus redis " ]]
     [[ "$profiles" == "monitoring " ]]
     # The facts the runbook relies on, read back from the resolved file.
     local resolved
