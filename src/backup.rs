@@ -114,7 +114,10 @@ static SERVER_LOCKS: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> =
 /// Marks the database at `db` as served (a restore then refuses) until [`release_server_lock`].
 pub fn hold_server_lock(db: &Path) -> anyhow::Result<()> {
     let Some(lock) = try_lock(db, false)? else {
-        bail!("a restore of {} is running; start the server after it", db.display());
+        bail!(
+            "a restore of {} is running; start the server after it",
+            db.display()
+        );
     };
     if let Ok(mut locks) = SERVER_LOCKS.lock() {
         locks.push((db.to_path_buf(), lock));

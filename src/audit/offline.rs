@@ -132,10 +132,24 @@ fn check(
     let mut chain: BTreeMap<i64, (String, String)> = BTreeMap::new();
     for row in &rows {
         if !row.candidates.contains(&row.hash) {
-            flag(row.seq, format!("seq {}: the hash does not match the row's fields (edited)", row.seq), &mut problems);
+            flag(
+                row.seq,
+                format!(
+                    "seq {}: the hash does not match the row's fields (edited)",
+                    row.seq
+                ),
+                &mut problems,
+            );
         }
-        if chain.insert(row.seq, (row.prev_hash.clone(), row.hash.clone())).is_some() {
-            flag(row.seq, format!("seq {} appears twice", row.seq), &mut problems);
+        if chain
+            .insert(row.seq, (row.prev_hash.clone(), row.hash.clone()))
+            .is_some()
+        {
+            flag(
+                row.seq,
+                format!("seq {} appears twice", row.seq),
+                &mut problems,
+            );
         }
     }
     for link in &links {
@@ -143,18 +157,28 @@ fn check(
             .insert(link.seq, (link.prev_hash.clone(), link.hash.clone()))
             .is_some()
         {
-            flag(link.seq, format!("seq {} is both a row and a link", link.seq), &mut problems);
+            flag(
+                link.seq,
+                format!("seq {} is both a row and a link", link.seq),
+                &mut problems,
+            );
         }
     }
     let mut previous: Option<(i64, &str)> = None;
     for (&seq, (prev_hash, hash)) in &chain {
         match previous {
-            None if seq == 1 && prev_hash != GENESIS_HASH => {
-                flag(seq, "seq 1 does not start from the genesis hash".into(), &mut problems)
-            }
+            None if seq == 1 && prev_hash != GENESIS_HASH => flag(
+                seq,
+                "seq 1 does not start from the genesis hash".into(),
+                &mut problems,
+            ),
             Some((p, _)) if seq != p + 1 => flag(
                 p + 1,
-                format!("seqs {}..{} are missing (neither rows nor links)", p + 1, seq - 1),
+                format!(
+                    "seqs {}..{} are missing (neither rows nor links)",
+                    p + 1,
+                    seq - 1
+                ),
                 &mut problems,
             ),
             Some((_, h)) if prev_hash != h => flag(
@@ -183,11 +207,18 @@ fn check(
                 }
                 (_, Some((_, h))) if *h == cp.head_hash => "matched".into(),
                 (_, Some(_)) => {
-                    flag(cp.head_seq, format!("seq {} differs from the checkpoint", cp.head_seq), &mut problems);
+                    flag(
+                        cp.head_seq,
+                        format!("seq {} differs from the checkpoint", cp.head_seq),
+                        &mut problems,
+                    );
                     "mismatch".into()
                 }
                 (_, None) => {
-                    problems.push(format!("the checkpoint's seq {} is not in the export", cp.head_seq));
+                    problems.push(format!(
+                        "the checkpoint's seq {} is not in the export",
+                        cp.head_seq
+                    ));
                     "not_covered".into()
                 }
             }
@@ -266,15 +297,30 @@ fn parse_json(text: &str) -> Result<Parsed, String> {
 }
 
 const CSV_HEADER: [&str; 14] = [
-    "seq", "at", "actor_id", "actor_email", "action", "entity_type", "entity_id", "project_id",
-    "reason", "before", "after", "request_id", "prev_hash", "hash",
+    "seq",
+    "at",
+    "actor_id",
+    "actor_email",
+    "action",
+    "entity_type",
+    "entity_id",
+    "project_id",
+    "reason",
+    "before",
+    "after",
+    "request_id",
+    "prev_hash",
+    "hash",
 ];
 
 fn parse_csv(text: &str) -> Result<Parsed, String> {
     let split = text
         .rfind("\n# verification:")
         .ok_or("no `# verification:` line")?;
-    let (body, trailer) = (text[..split].trim_end_matches(['\r', '\n']), &text[split + 1..]);
+    let (body, trailer) = (
+        text[..split].trim_end_matches(['\r', '\n']),
+        &text[split + 1..],
+    );
     let mut reader = csv::ReaderBuilder::new().from_reader(body.as_bytes());
     let header = reader.headers().map_err(|e| e.to_string())?.clone();
     if header.iter().ne(CSV_HEADER) {
@@ -318,11 +364,16 @@ fn parse_csv(text: &str) -> Result<Parsed, String> {
 
 fn csv_row(r: &csv::StringRecord) -> Result<Row, String> {
     let cell = |i: usize| r.get(i).unwrap_or_default();
-    let seq: i64 = cell(0).parse().map_err(|_| format!("bad seq {:?}", cell(0)))?;
+    let seq: i64 = cell(0)
+        .parse()
+        .map_err(|_| format!("bad seq {:?}", cell(0)))?;
     let int = |i: usize| -> Result<Option<i64>, String> {
         match cell(i) {
             "" => Ok(None),
-            v => v.parse().map(Some).map_err(|_| format!("seq {seq}: bad number {v:?}")),
+            v => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("seq {seq}: bad number {v:?}")),
         }
     };
     let (actor_id, project_id) = (int(2)?, int(7)?);

@@ -138,7 +138,11 @@ pub async fn check_audit(audit: &crate::audit::AuditLog) -> Check {
             "degraded",
             format!("{n} audit rows wait to be sealed, the oldest for {age} s"),
         ),
-        (None, Err(e)) => (false, "degraded", format!("audit queue unreadable: {}", short(&e.to_string()))),
+        (None, Err(e)) => (
+            false,
+            "degraded",
+            format!("audit queue unreadable: {}", short(&e.to_string())),
+        ),
         (None, Ok(_)) => (true, "ok", "the chain is anchored".to_string()),
     };
     Check {

@@ -12,7 +12,6 @@ use regassist::db::Db;
 use serde_json::{json, Value};
 use sqlx::{ConnectOptions, Connection};
 
-
 use crate::audit::{bypass, count, exec, fail_inserts_into, seed, verify};
 use crate::both_backends;
 use crate::common::*;
@@ -34,7 +33,10 @@ fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", &app.db_url)
-        .env("REGASSIST_AUDIT_CHECKPOINT_FILE", app.state.audit.anchor().file())
+        .env(
+            "REGASSIST_AUDIT_CHECKPOINT_FILE",
+            app.state.audit.anchor().file(),
+        )
         .env("REGASSIST_AUTO_MIGRATE", "false");
     if app.backend == Backend::Postgres {
         cmd.env("AUDIT_CHECKPOINT_KEY", CHECKPOINT_KEY);
@@ -48,7 +50,13 @@ async fn checkpoint(app: &TestApp) -> Outcome {
 }
 
 async fn health(app: &TestApp) -> Value {
-    app.get("/health").send().await.unwrap().json().await.unwrap()
+    app.get("/health")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn assert_refused(outcome: &Outcome, needle: &str) {
@@ -149,8 +157,18 @@ both_backends!(
         let h = health(&app).await;
         assert_eq!(h["status"], "degraded", "{h}");
         assert_eq!(h["checks"]["audit"]["status"], "degraded");
-        let metrics = app.get("/metrics").send().await.unwrap().text().await.unwrap();
-        assert!(metrics.contains("audit_checkpoint_refusals_total"), "{metrics}");
+        let metrics = app
+            .get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("audit_checkpoint_refusals_total"),
+            "{metrics}"
+        );
         // New writes refill seq 6 and 7 with other rows: now the checkpoint's row differs.
         for i in 0..2 {
             let res = app
@@ -220,7 +238,11 @@ both_backends!(
         assert!(!std::path::Path::new(app.state.audit.anchor().file()).exists());
         // An operator's deliberate re-anchoring starts again (and is logged).
         let out = cli(&app, &["audit", "checkpoint", "--reanchor"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(verify(&app, &auditor).await["is_valid"], true);
     }
 );
@@ -241,13 +263,23 @@ both_backends!(
         .unwrap();
         let v = verify(&app, &auditor).await;
         assert_eq!(v["pending_entries"], 1, "{v}");
-        assert!(v["oldest_pending_age_seconds"].as_i64().unwrap() > 60, "{v}");
+        assert!(
+            v["oldest_pending_age_seconds"].as_i64().unwrap() > 60,
+            "{v}"
+        );
         assert_eq!(v["pending"][0]["request_id"], "waiting-row");
         assert_eq!(v["pending"][0]["entity_id"], "42");
         let h = health(&app).await;
         assert_eq!(h["checks"]["audit"]["status"], "degraded", "{h}");
         assert_eq!(h["checks"]["audit"]["details"]["pending_entries"], 1);
-        let metrics = app.get("/metrics").send().await.unwrap().text().await.unwrap();
+        let metrics = app
+            .get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(metrics.contains("audit_pending_oldest_age_seconds"));
         if app.backend == Backend::Postgres {
             // An acknowledged change whose round fails: 201 (no retry duplicates it), and the
@@ -297,7 +329,12 @@ fn rehash(entry: &mut Value) {
 }
 
 /// `regassist audit verify-export` and the Python script on `text`: their exit codes.
-fn check_offline(app: &TestApp, dir: &std::path::Path, name: &str, text: &str) -> (i32, Option<i32>) {
+fn check_offline(
+    app: &TestApp,
+    dir: &std::path::Path,
+    name: &str,
+    text: &str,
+) -> (i32, Option<i32>) {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     let out = cli(app, &["audit", "verify-export", path.to_str().unwrap()]);
@@ -307,7 +344,10 @@ fn check_offline(app: &TestApp, dir: &std::path::Path, name: &str, text: &str) -
         assert_eq!(report["signature_checked"], true, "{report}");
     }
     let python = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_audit_export.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/verify_audit_export.py"
+        ))
         .arg(&path)
         .env("AUDIT_CHECKPOINT_KEY", key_of(app))
         .output()
@@ -321,8 +361,12 @@ both_backends!(
     &[],
     |app: TestApp| async move {
         let owner = app.jwt_for("owner");
-        let a = app.create_project(&owner, json!({"name": "A"})).await["id"].as_i64().unwrap();
-        let b = app.create_project(&owner, json!({"name": "B"})).await["id"].as_i64().unwrap();
+        let a = app.create_project(&owner, json!({"name": "A"})).await["id"]
+            .as_i64()
+            .unwrap();
+        let b = app.create_project(&owner, json!({"name": "B"})).await["id"]
+            .as_i64()
+            .unwrap();
         // Interleaved changes: project A's export must carry the links across B's rows.
         for i in 0..3 {
             for id in [a, b] {
@@ -351,7 +395,10 @@ both_backends!(
         assert!(parsed["checkpoint"]["signature"].is_string());
         let python_ran = check_offline(&app, dir.path(), "a.json", &json_text);
         assert_eq!(python_ran.0, 0, "the export as downloaded verifies");
-        assert!(matches!(python_ran.1, Some(0) | None), "python: {python_ran:?}");
+        assert!(
+            matches!(python_ran.1, Some(0) | None),
+            "python: {python_ran:?}"
+        );
 
         let reason = format!("edit-{a}-1");
         let edited = json_text.replace(&reason, "edit-forged");
@@ -374,7 +421,12 @@ both_backends!(
         let codes = check_offline(&app, dir.path(), "a.csv", &csv_text);
         assert_eq!(codes.0, 0, "the CSV export as downloaded verifies");
         assert!(matches!(codes.1, Some(0) | None), "python: {codes:?}");
-        let codes = check_offline(&app, dir.path(), "edited.csv", &csv_text.replace(&reason, "edit-forged"));
+        let codes = check_offline(
+            &app,
+            dir.path(),
+            "edited.csv",
+            &csv_text.replace(&reason, "edit-forged"),
+        );
         assert_eq!(codes.0, 1, "an edited CSV row is caught");
         assert!(matches!(codes.1, Some(1) | None), "python: {codes:?}");
         if codes.1.is_none() {
@@ -510,9 +562,12 @@ async fn restores_refuse_a_running_server_and_keep_the_newer_database() {
     let (auditor, _, _) = seed(&app).await;
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("old.db");
-    regassist::backup::backup(&app.state.db, &backup).await.unwrap();
+    regassist::backup::backup(&app.state.db, &backup)
+        .await
+        .unwrap();
     let owner = app.jwt_for("later");
-    app.create_project(&owner, json!({"name": "after the backup"})).await;
+    app.create_project(&owner, json!({"name": "after the backup"}))
+        .await;
     let newer_head = verify(&app, &auditor).await["head_seq"].as_i64().unwrap();
     let cp_file = app.state.audit.anchor().file().to_string();
     let run = |args: &[&str], url: &str| run(args, url, &cp_file);
@@ -524,11 +579,19 @@ async fn restores_refuse_a_running_server_and_keep_the_newer_database() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(verify(&app, &auditor).await["head_seq"], newer_head, "untouched");
+    assert_eq!(
+        verify(&app, &auditor).await["head_seq"],
+        newer_head,
+        "untouched"
+    );
 
     app.stop().await;
     let out = run(&["restore", backup.to_str().unwrap()], &app.db_url);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out_text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out_text.contains("before-restore-"), "{out_text}");
     let db_file = regassist::backup::sqlite_path(&app.db_url).unwrap();
@@ -548,5 +611,8 @@ async fn restores_refuse_a_running_server_and_keep_the_newer_database() {
     let kept_url = format!("sqlite://{}", kept[0].display());
     let old = run(&["audit", "verify"], &kept_url);
     let v: Value = serde_json::from_slice(&old.stdout).unwrap();
-    assert_eq!(v["head_seq"], newer_head, "the newer database is recoverable: {v}");
+    assert_eq!(
+        v["head_seq"], newer_head,
+        "the newer database is recoverable: {v}"
+    );
 }
