@@ -186,9 +186,10 @@ case "$kind" in
         ;;
 esac
 # The service role's privileges (migration 0006, one function for the rule): dumps carry none.
-psql -X -q -v ON_ERROR_STOP=1 -d "$scratch" -Atc \
-    "SELECT CASE WHEN to_regproc('regassist_grant_service') IS NOT NULL THEN regassist_grant_service()::text END" >/dev/null \
-    || die "granting the service role its privileges on the restored copy failed"
+psql -X -q -v ON_ERROR_STOP=1 -d "$scratch" -At >/dev/null <<'SQL' || die "granting the service role its privileges on the restored copy failed"
+SELECT 'SELECT public.regassist_grant_service()' WHERE to_regproc('public.regassist_grant_service') IS NOT NULL
+\gexec
+SQL
 unset PGOPTIONS
 # pg_dump carries no planner statistics; without them the first queries after a restore plan badly.
 psql -X -q -v ON_ERROR_STOP=1 -d "$scratch" -c 'ANALYZE' || die "ANALYZE of the restored data failed"
@@ -199,6 +200,11 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$scratch" -c 'ANALYZE' || die "ANALYZE of the 
 log "replacing database $POSTGRES_DB; the current one is kept as $aside"
 # From here on the scratch copy is the only copy of the restored data: never drop it on the way out.
 swapped=1
+# Two restores within one second: the later one's aside name gets a counter.
+n=1 base="$aside"
+while [[ "$(admin_sql -Atc "SELECT count(*) FROM pg_database WHERE datname = '$aside'")" != 0 ]]; do
+    n=$((n + 1)); aside="${base}_$n"
+done
 exists="$(admin_sql -Atc "SELECT count(*) FROM pg_database WHERE datname = '$POSTGRES_DB'")" \
     || die "cannot look up '$POSTGRES_DB'; nothing was changed, the restored copy is kept as '$scratch'"
 if [[ "$exists" == 1 ]]; then
