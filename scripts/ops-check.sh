@@ -29,6 +29,12 @@ cleanup() {
     PGOPTIONS='-c client_min_messages=warning' psql -X -q -h "$OPS_PGHOST" -p "$OPS_PGPORT" -U "$OPS_PGUSER" -d postgres \
         -c "DROP DATABASE IF EXISTS \"$SCRATCH_DB\"" -c "DROP DATABASE IF EXISTS \"${SCRATCH_DB}_restoring\"" \
         >/dev/null 2>&1 || true
+    # The databases the restore script kept aside (it never drops one itself).
+    local aside
+    for aside in $(psql -X -q -h "$OPS_PGHOST" -p "$OPS_PGPORT" -U "$OPS_PGUSER" -d postgres -Atc \
+        "select datname from pg_database where datname like '${SCRATCH_DB}\_pre\_restore\_%'" 2>/dev/null); do
+        psql -X -q -h "$OPS_PGHOST" -p "$OPS_PGPORT" -U "$OPS_PGUSER" -d postgres -c "DROP DATABASE IF EXISTS \"$aside\"" >/dev/null 2>&1 || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -121,7 +127,7 @@ check_compose() {
     services="$(REGASSIST_ENV_FILE=.env.prod.example docker-compose -f docker-compose.prod.yml config --services | sort | tr '\n' ' ')"
     profiles="$(REGASSIST_ENV_FILE=.env.prod.example docker-compose -f docker-compose.prod.yml config --profiles | tr '\n' ' ')"
     echo "services: $services; profiles: $profiles"
-    [[ "$services" == "backend nginx postgres prometheus redis " ]]
+    [[ "$services" == "backend migrate nginx postgres prometheus redis " ]]
     [[ "$profiles" == "monitoring " ]]
     # The facts the runbook relies on, read back from the resolved file.
     local resolved
@@ -240,9 +246,9 @@ SQL
 
     # Disaster: the database is gone. Restore each format and compare every row.
     q -d postgres -c "DROP DATABASE \"$SCRATCH_DB\""
-    bash "$restore" "$sql" </dev/null
+    bash "$restore" --yes "$sql" </dev/null
     [[ "$(fingerprint)" == "$before" ]] || { echo "after .sql.gz restore: $(fingerprint)"; return 1; }
-    bash "$restore" "$dump" </dev/null
+    bash "$restore" --yes "$dump" </dev/null
     [[ "$(fingerprint)" == "$before" ]] || { echo "after .dump restore: $(fingerprint)"; return 1; }
     # The append-only triggers came back with the data.
     if q -d "$SCRATCH_DB" -c "DELETE FROM audit_events WHERE seq = 1" 2>/dev/null; then

@@ -146,6 +146,10 @@ cleanup() {
         done
     fi
     psql_admin -c "DROP DATABASE IF EXISTS \"$OPS_DB\" WITH (FORCE)" -c "DROP DATABASE IF EXISTS \"${OPS_DB}_restoring\" WITH (FORCE)" >/dev/null 2>&1
+    local aside
+    for aside in $(psql_admin -Atc "select datname from pg_database where datname like '${OPS_DB}\_pre\_restore\_%' or datname = '${OPS_DB}_discarded'" 2>/dev/null); do
+        psql_admin -c "DROP DATABASE IF EXISTS \"$aside\" WITH (FORCE)" >/dev/null 2>&1
+    done
     redis-cli -u "$OPS_REDIS_URL" flushdb >/dev/null 2>&1
     print_summary
     if [[ "$rc" != 0 || "${OPS_KEEP:-0}" == 1 ]]; then
@@ -183,8 +187,13 @@ next_port() {
 # port on loopback so that nothing here can reach the internet whatever the mode.
 JWT_SECRET_VALUE="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 CHECKPOINT_KEY_VALUE="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# Least privilege as in production (scripts/postgres-init-roles.sh): migrations as the owner
+# role, replicas and CLI calls as the service role; the backup and restore scripts as $OPS_PGUSER.
+OPS_OWNER="${OPS_DB}_owner" OPS_SERVICE="${OPS_DB}_app"
+OWNER_URL="postgres://$OPS_OWNER@$OPS_PGHOST:$OPS_PGPORT/$OPS_DB"
 COMMON_ENV=(
-    "DATABASE_URL=postgres://$OPS_PGUSER@$OPS_PGHOST:$OPS_PGPORT/$OPS_DB"
+    "DATABASE_URL=postgres://$OPS_SERVICE@$OPS_PGHOST:$OPS_PGPORT/$OPS_DB"
+    "REGASSIST_AUTO_MIGRATE=false"
     "REDIS_URL=$OPS_REDIS_URL"
     "JWT_SECRET=$JWT_SECRET_VALUE"
     "AUDIT_CHECKPOINT_KEY=$CHECKPOINT_KEY_VALUE"
@@ -321,8 +330,8 @@ stop_load() { # label: stops the load and checks it ran until told to stop
 table_counts() {
     psql_db -At -F ' ' -c "select (select count(*) from users), (select count(*) from projects), (select count(*) from agent_interactions), (select count(*) from audit_events)"
 }
-table_digest() {
-    psql_db -At <<'SQL'
+table_digest() { # [database]
+    PGOPTIONS='-c client_min_messages=warning' psql -X -q -h "$OPS_PGHOST" -p "$OPS_PGPORT" -U "$OPS_PGUSER" -d "${1:-$OPS_DB}" -v ON_ERROR_STOP=1 -At <<'SQL'
 select string_agg(t || '=' || n || ':' || h, ' ' order by t) from (
   select 'users' t, count(*) n, md5(coalesce(string_agg(x::text, '|' order by x.id), '')) h from users x
   union all select 'projects', count(*), md5(coalesce(string_agg(x::text, '|' order by x.id), '')) from projects x
@@ -379,12 +388,38 @@ s_preflight() {
 s_migrate() {
     psql_admin -c "DROP DATABASE IF EXISTS \"$OPS_DB\" WITH (FORCE)" -c "DROP DATABASE IF EXISTS \"${OPS_DB}_restoring\" WITH (FORCE)" \
         -c "CREATE DATABASE \"$OPS_DB\""
-    regassist migrate >>"$WORK/logs/cli.log" 2>&1 || fail "regassist migrate failed (see $WORK/logs/cli.log)"
+    PGHOST="$OPS_PGHOST" PGPORT="$OPS_PGPORT" POSTGRES_USER="$OPS_PGUSER" POSTGRES_DB="$OPS_DB" \
+        REGASSIST_OWNER_USER="$OPS_OWNER" REGASSIST_SERVICE_USER="$OPS_SERVICE" \
+        bash "$REPO/scripts/postgres-init-roles.sh" >>"$WORK/logs/cli.log" 2>&1 || fail "scripts/postgres-init-roles.sh failed"
+    env "${COMMON_ENV[@]}" "DATABASE_URL=$OWNER_URL" "$BIN" migrate >>"$WORK/logs/cli.log" 2>&1 \
+        || fail "regassist migrate as the owner role failed (see $WORK/logs/cli.log)"
     local t
     for t in users projects agent_interactions audit_events; do
         [[ "$(psql_db -Atc "select to_regclass('public.$t') is not null")" == t ]] || fail "table $t missing after migrate"
     done
-    note "database $OPS_DB created and migrated"
+    note "database $OPS_DB created, roles $OPS_OWNER (owner, migrated) and $OPS_SERVICE (service)"
+}
+
+# The service role, which the replicas use, cannot take the audit trail's protection away.
+s_service_role() {
+    local sql out refused=0
+    while IFS= read -r sql; do
+        out="$(psql -X -q -h "$OPS_PGHOST" -p "$OPS_PGPORT" -U "$OPS_SERVICE" -d "$OPS_DB" -v ON_ERROR_STOP=1 -c "$sql" 2>&1)" \
+            && fail "the service role was allowed: $sql"
+        grep -qE 'permission denied|must be owner' <<<"$out" || fail "$sql failed for another reason: $out"
+        refused=$((refused + 1))
+    done <<'SQL'
+DROP TRIGGER audit_events_no_update_delete ON audit_events
+ALTER TABLE audit_events DISABLE TRIGGER ALL
+UPDATE audit_events SET reason = 'edited'
+DELETE FROM audit_events
+TRUNCATE audit_events
+SET session_replication_role = replica
+DELETE FROM audit_checkpoints
+SQL
+    [[ "$(psql -X -q -h "$OPS_PGHOST" -p "$OPS_PGPORT" -U "$OPS_SERVICE" -d "$OPS_DB" -Atc 'select count(*) >= 0 from audit_events')" == t ]] \
+        || fail "the service role cannot read audit_events"
+    note "$OPS_SERVICE: $refused statements refused (drop/disable triggers, update, delete, truncate, replication role); SELECT allowed"
 }
 
 s_check_dependencies() {
@@ -682,32 +717,55 @@ s_backup() {
     note "$(basename "$BACKUP_SQL") + .dump; users projects agent_interactions audit_events = $COUNTS_BEFORE; audit head $(awk '{ print $1 }' <<<"$VERIFY_BEFORE")"
 }
 
-s_stop_and_drop() {
+NEWER_DIGEST=""
+s_stop_after_newer_write() {
     local n
+    # A change after the backup, anchored: restoring the older backup must not lose it.
+    http POST /api/projects -H "$(auth)" -H 'Content-Type: application/json' --data '{"name": "written after the backup"}'
+    expect_status 201 "POST /api/projects after the backup"
+    regassist audit checkpoint >>"$WORK/logs/cli.log" 2>&1 || fail "regassist audit checkpoint failed"
+    NEWER_DIGEST="$(table_digest)"
+    [[ "$NEWER_DIGEST" != "$DIGEST_BEFORE" ]] || fail "the write after the backup changed nothing"
     for n in "${ACTIVE[@]}"; do stop_replica "$n"; done
     http GET /health
     expect_status 502 "GET /health through nginx with every replica stopped"
     [[ "$(json_get code <"$WORK/http/body")" == bad_gateway ]] || fail "nginx's 502 is not the JSON error body: $(body)"
-    psql_admin -c "DROP DATABASE \"$OPS_DB\""
-    [[ -z "$(db_oid)" ]] || fail "database $OPS_DB still exists after DROP"
-    note "replicas stopped (exit 0), nginx answers 502 JSON, database $OPS_DB dropped"
+    note "one project written and anchored after the backup; replicas stopped (exit 0), nginx answers 502 JSON"
 }
 
 restore_and_compare() { # file
     local file="$1" verify
-    bash "$REPO/scripts/restore-script.sh" "$file" </dev/null >>"$WORK/logs/restore.log" 2>&1 \
+    bash "$REPO/scripts/restore-script.sh" --yes "$file" </dev/null >>"$WORK/logs/restore.log" 2>&1 \
         || { tail -n 20 "$WORK/logs/restore.log" >&2; fail "scripts/restore-script.sh $(basename "$file") failed"; }
     [[ "$(table_counts)" == "$COUNTS_BEFORE" ]] || fail "counts after restoring $(basename "$file"): $(table_counts), before: $COUNTS_BEFORE"
     [[ "$(table_digest)" == "$DIGEST_BEFORE" ]] || fail "rows differ after restoring $(basename "$file")"
+    # The checkpoint names a later head than the restored chain: verification says so until an
+    # operator re-anchors (docs/RUNBOOK.md).
+    if [[ -n "${EXPECT_TRUNCATED:-}" ]]; then
+        local out rc=0
+        out="$(regassist audit verify 2>>"$WORK/logs/cli.log")" || rc=$?
+        [[ "$rc" == 1 && "$(json_get checkpoint <<<"$(last_json_document <<<"$out")")" == truncated ]] \
+            || fail "audit verify after restoring an older backup: exit $rc, $(tr '\n' ' ' <<<"$out" | head -c 300)"
+        regassist audit checkpoint --reanchor >>"$WORK/logs/cli.log" 2>&1 || fail "regassist audit checkpoint --reanchor failed"
+    fi
     verify="$(audit_verify)"
     [[ "$verify" == "$VERIFY_BEFORE" ]] || fail "audit verify after restore: '$verify', before: '$VERIFY_BEFORE'"
 }
-restore_env() { export POSTGRES_HOST="$OPS_PGHOST" POSTGRES_PORT="$OPS_PGPORT" POSTGRES_USER="$OPS_PGUSER" POSTGRES_DB="$OPS_DB"; }
+restore_env() { export POSTGRES_HOST="$OPS_PGHOST" POSTGRES_PORT="$OPS_PGPORT" POSTGRES_USER="$OPS_PGUSER" POSTGRES_DB="$OPS_DB" REGASSIST_OWNER_USER="$OPS_OWNER"; }
+aside_of_newer=""
 
 s_restore_sql() {
     restore_env
-    restore_and_compare "$BACKUP_SQL"
-    note "counts $(table_counts) = before; every row identical; audit verify valid, same head, checkpoint matched"
+    local rc=0
+    # Without a terminal and without --yes the script refuses and touches nothing.
+    bash "$REPO/scripts/restore-script.sh" "$BACKUP_SQL" </dev/null >"$WORK/logs/refusal-no-yes.log" 2>&1 || rc=$?
+    [[ "$rc" == 2 ]] && grep -q 'REFUSED: no terminal' "$WORK/logs/refusal-no-yes.log" || fail "restore without --yes and without a terminal was not refused (exit $rc)"
+    [[ "$(table_digest)" == "$NEWER_DIGEST" ]] || fail "the refused restore changed the database"
+    EXPECT_TRUNCATED=1 restore_and_compare "$BACKUP_SQL"
+    aside_of_newer="$(psql_admin -Atc "select datname from pg_database where datname like '${OPS_DB}\_pre\_restore\_%' order by datname desc limit 1")"
+    [[ -n "$aside_of_newer" ]] || fail "no ${OPS_DB}_pre_restore_* database kept"
+    [[ "$(table_digest "$aside_of_newer")" == "$NEWER_DIGEST" ]] || fail "$aside_of_newer does not hold the database as it was before the restore"
+    note "refused without --yes; restored: rows = backup; verify said truncated, then re-anchored: valid, same head; newer database kept whole as $aside_of_newer"
 }
 
 s_restore_dump() {
@@ -739,7 +797,7 @@ PY
     head -c "$(($(stat -c %s "$BACKUP_DUMP") * 9 / 10))" "$BACKUP_DUMP" >"$bad/truncated.dump"
     for f in corrupt.sql.gz corrupt-with-sidecar.sql.gz truncated.sql.gz truncated-lines.sql.gz truncated.dump; do
         rc=0
-        bash "$REPO/scripts/restore-script.sh" "$bad/$f" </dev/null >"$WORK/logs/refusal-$f.log" 2>&1 || rc=$?
+        bash "$REPO/scripts/restore-script.sh" --yes "$bad/$f" </dev/null >"$WORK/logs/refusal-$f.log" 2>&1 || rc=$?
         [[ "$rc" != 0 ]] || fail "restore-script.sh accepted $f"
         grep -q REFUSED "$WORK/logs/refusal-$f.log" || fail "restore-script.sh failed on $f without refusing it: $(tail -n 3 "$WORK/logs/refusal-$f.log")"
         [[ "$(db_oid)" == "$oid" ]] || fail "the database was replaced while refusing $f"
@@ -767,11 +825,23 @@ s_back_online() {
     note "replicas ready on the restored database; the API key, project ${PROJECT_IDS[0]} and a valid audit chain are served through nginx"
 }
 
+s_go_back() {
+    local n verify
+    for n in "${ACTIVE[@]}"; do stop_replica "$n"; done
+    # docs/RUNBOOK.md "Going back after a restore": two renames, nothing dropped.
+    psql_admin -c "ALTER DATABASE \"$OPS_DB\" RENAME TO \"${OPS_DB}_discarded\"" \
+        -c "ALTER DATABASE \"$aside_of_newer\" RENAME TO \"$OPS_DB\"" >/dev/null || fail "the renames of the runbook failed"
+    [[ "$(table_digest)" == "$NEWER_DIGEST" ]] || fail "after going back, the rows are not those before the restore"
+    verify="$(audit_verify)"
+    note "back on the newer database: every row as before the restore; audit verify valid, head $(awk '{ print $1 }' <<<"$verify")"
+}
+
 # ---------------------------------------------------------------------------------------------
 step "static checks of the deployment files" "scripts/ops-check.sh" s_static_checks
 step "PostgreSQL and Redis reachable on loopback" "psql -c 'select 1'; redis-cli ping" s_preflight
 step "fresh database, migrations" "regassist migrate" s_migrate
 step "database and Redis connectivity" "regassist check database; regassist check redis" s_check_dependencies
+step "the service role cannot touch audit rows" "psql -U <service role> -c 'DROP TRIGGER …; UPDATE/DELETE/TRUNCATE audit_events'" s_service_role
 step "two replicas started and ready" "regassist serve (PORT=…); curl /health/ready" s_start_replicas
 step "nginx in front of the replicas" "nginx -t; nginx" s_start_nginx
 step "every health endpoint through nginx" "curl /health /health/database /health/redis /health/live /health/ready /nginx/health" s_health_through_nginx
@@ -787,8 +857,9 @@ step "Prometheus scrapes both replicas; business metrics arrive" "prometheus; GE
 step "audit checkpoint and verification" "regassist audit checkpoint; regassist audit verify" s_audit_checkpoint
 step "assistant interactions recorded" "POST /api/agent/execute" s_assistant_interactions
 step "backup: plain SQL + custom dump, verified" "scripts/backup-script.sh" s_backup
-step "replicas stopped, database dropped" "kill -TERM (docker-compose stop backend); DROP DATABASE" s_stop_and_drop
-step "restore backup_*.sql.gz: counts and audit chain match" "scripts/restore-script.sh backup_….sql.gz; counts; regassist audit verify" s_restore_sql
+step "a write after the backup; replicas stopped" "POST /api/projects; regassist audit checkpoint; kill -TERM (docker-compose stop backend)" s_stop_after_newer_write
+step "restore an older backup_*.sql.gz: newer database kept, cut detected" "scripts/restore-script.sh --yes backup_….sql.gz; regassist audit verify; regassist audit checkpoint --reanchor" s_restore_sql
 step "restore backup_*.dump: counts and audit chain match" "scripts/restore-script.sh backup_….dump; counts; regassist audit verify" s_restore_dump
 step "corrupt and truncated backups refused, database untouched" "scripts/restore-script.sh <bad file>" s_refuse_bad_backups
 step "service back on the restored database" "regassist serve; curl /health; GET /api/audit/verify" s_back_online
+step "going back to the database before the restore" "docker-compose stop backend; ALTER DATABASE … RENAME (docs/RUNBOOK.md)" s_go_back

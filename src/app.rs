@@ -26,12 +26,19 @@ use crate::search::PredicateSearch;
 /// Prepares the database (migrations unless disabled, the built-in classification table), builds
 /// the services and starts the background work. What `regassist serve` runs.
 pub async fn start(config: Config, db: Db) -> anyhow::Result<AppState> {
+    if !config.is_postgres() {
+        // `regassist restore` refuses while this is held.
+        let file = crate::backup::sqlite_path(config.database_url.expose())?;
+        crate::backup::hold_server_lock(&file)?;
+    }
     if config.auto_migrate {
         db.migrate().await.context("applying migrations")?;
     }
     if config.load_classification && db.migrations_applied().await.unwrap_or(false) {
         crate::mirror::ensure_classification(&db).await?;
     }
+    // The trail is anchored by default: embedded mode creates its key, production needs one.
+    crate::audit::ensure_key(&config)?;
     let state = build(config, db)?;
     spawn_seal_sweeps(&state.audit);
     spawn_checkpoints(&state);
@@ -61,7 +68,11 @@ pub fn build(config: Config, db: Db) -> anyhow::Result<AppState> {
     };
     let openfda =
         OpenFda::new(&config, limiter.clone()).context("configuring the openFDA client")?;
-    let audit = AuditLog::new(db.clone());
+    let audit = AuditLog::anchored(
+        db.clone(),
+        crate::audit::load_key(&config)?,
+        config.audit_checkpoint_file.clone(),
+    );
     let search = PredicateSearch::new(&config, db.clone(), cache.clone(), openfda.clone());
     Ok(AppState(Arc::new(Services {
         assistant: Assistant::new(audit.clone(), search.clone()),
@@ -123,6 +134,11 @@ pub async fn serve(
         }
     }
     state.db.close().await;
+    if !state.config.is_postgres() {
+        if let Ok(file) = crate::backup::sqlite_path(state.config.database_url.expose()) {
+            crate::backup::release_server_lock(&file);
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -150,7 +166,8 @@ pub async fn shutdown_signal() {
 /// commit and round) are sealed.
 const SEAL_SWEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// Seals leftover queued audit rows now and every few seconds.
+/// Seals leftover queued audit rows now and every few seconds, and keeps the gauges of rows
+/// waiting current.
 fn spawn_seal_sweeps(audit: &AuditLog) {
     let audit = audit.clone();
     tokio::spawn(async move {
@@ -162,33 +179,27 @@ fn spawn_seal_sweeps(audit: &AuditLog) {
                 Ok(n) => tracing::info!(rows = n, "sealed audit rows left queued"),
                 Err(e) => tracing::warn!(error = %e, "could not seal queued audit rows"),
             }
+            if let Err(e) = audit.refresh_pending_gauges().await {
+                tracing::warn!(error = %e, "could not count queued audit rows");
+            }
         }
     });
 }
 
-/// Writes a signed audit checkpoint every minute while the head moves.
+/// How often the checkpoint writer looks at the head: the window in which rows cut off the end
+/// of the chain would not yet be covered by a signed checkpoint.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+/// Signs the chain head at start and then every few seconds while it moves (a refusal is logged,
+/// counted and shown by `/health`; the next tick tries again).
 fn spawn_checkpoints(state: &AppState) {
-    let Some(key) = state.config.audit_checkpoint_key.clone() else {
-        return;
-    };
     let audit = state.audit.clone();
-    let path = state.config.audit_checkpoint_file.clone();
     tokio::spawn(async move {
-        let mut last = None;
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         loop {
             tick.tick().await;
-            let head = crate::db::audit::current_head(audit.db())
-                .await
-                .ok()
-                .flatten();
-            if head.is_some() && head != last {
-                if let Err(e) =
-                    crate::audit::write_checkpoint(&audit, key.expose().as_bytes(), &path).await
-                {
-                    tracing::warn!(error = %e, "could not write the audit checkpoint");
-                }
-                last = head;
+            if let Err(e) = audit.checkpoint(crate::audit::Mode::Extend).await {
+                tracing::warn!(error = %e, "could not write the audit checkpoint");
             }
         }
     });

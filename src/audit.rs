@@ -23,8 +23,10 @@
 //! - The first row's `prev_hash` is 64 zeros; every later row's is the previous row's `hash`.
 //!
 //! A checkpoint `{head_seq, head_hash, at, signature}` signs `"regassist-audit-checkpoint:v1:
-//! {head_seq}:{head_hash}:{at}"` with HMAC-SHA256 under `AUDIT_CHECKPOINT_KEY`; kept outside the
-//! table, it reveals rows cut off the end of the chain.
+//! {head_seq}:{head_hash}:{at}"` with HMAC-SHA256 under `AUDIT_CHECKPOINT_KEY` (as UTF-8 bytes);
+//! kept outside the table, it reveals rows cut off the end of the chain. The writer
+//! ([`anchor`]) extends only a chain that still holds the previous checkpoint. Exports carry a
+//! checkpoint and the links between their rows, so [`offline`] checks them without the service.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,11 +37,14 @@ use utoipa::ToSchema;
 use crate::db::audit::{self as store, AuditRow};
 use crate::db::{now, Db};
 
+pub mod anchor;
 mod checkpoint;
 mod log;
 mod rows;
+pub mod offline;
 mod seal;
-pub use checkpoint::{load_checkpoint, write_checkpoint, Checkpoint};
+pub use anchor::{Mode, Outcome};
+pub use checkpoint::{ensure_key, key_file, load_checkpoint, load_key, Checkpoint};
 pub use log::{AuditLog, Recording};
 pub use rows::{verify_rows, RowsCheck};
 
@@ -91,30 +96,76 @@ pub fn canonical_json(value: &Value) -> String {
     serde_json::to_string(&sorted(value)).unwrap_or_default()
 }
 
+/// The 12 hashed fields of a row, `at` already formatted (see the module docs).
+#[derive(Debug, Clone, Serialize)]
+pub struct HashedFields<'a> {
+    pub seq: i64,
+    pub at: &'a str,
+    pub actor_id: Option<i64>,
+    pub actor_email: Option<&'a str>,
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: Option<&'a str>,
+    pub project_id: Option<i64>,
+    pub reason: Option<&'a str>,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub request_id: &'a str,
+}
+
+impl HashedFields<'_> {
+    /// The canonical encoding: the compact JSON array of the fields in order.
+    pub fn canonical(&self) -> String {
+        let fields = serde_json::json!([
+            self.seq,
+            self.at,
+            self.actor_id,
+            self.actor_email,
+            self.action,
+            self.entity_type,
+            self.entity_id,
+            self.project_id,
+            self.reason,
+            self.before,
+            self.after,
+            self.request_id,
+        ]);
+        serde_json::to_string(&fields).unwrap_or_default()
+    }
+
+    /// `SHA-256(prev_hash || canonical)` as lowercase hex.
+    pub fn hash(&self, prev_hash: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(prev_hash.as_bytes());
+        hasher.update(self.canonical().as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
 /// The canonical encoding of a row (see the module docs).
 pub fn canonical_row(row: &AuditRow) -> String {
-    let fields = serde_json::json!([
-        row.seq,
-        format_at(&row.occurred_at),
-        row.actor_id,
-        row.actor_email,
-        row.action,
-        row.entity_type,
-        row.entity_id,
-        row.project_id,
-        row.reason,
-        row.before_json,
-        row.after_json,
-        row.request_id,
-    ]);
-    serde_json::to_string(&fields).unwrap_or_default()
+    hashed_fields(row, &format_at(&row.occurred_at)).canonical()
+}
+
+fn hashed_fields<'a>(row: &'a AuditRow, at: &'a str) -> HashedFields<'a> {
+    HashedFields {
+        seq: row.seq,
+        at,
+        actor_id: row.actor_id,
+        actor_email: row.actor_email.as_deref(),
+        action: &row.action,
+        entity_type: &row.entity_type,
+        entity_id: row.entity_id.as_deref(),
+        project_id: row.project_id,
+        reason: row.reason.as_deref(),
+        before: row.before_json.as_deref(),
+        after: row.after_json.as_deref(),
+        request_id: &row.request_id,
+    }
 }
 
 pub fn row_hash(row: &AuditRow) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(row.prev_hash.as_bytes());
-    hasher.update(canonical_row(row).as_bytes());
-    hex::encode(hasher.finalize())
+    hashed_fields(row, &format_at(&row.occurred_at)).hash(&row.prev_hash)
 }
 
 /// The result of recomputing the chain.
@@ -130,11 +181,32 @@ pub struct Verification {
     pub checked_at: DateTime<Utc>,
     #[schema(example = "SHA-256")]
     pub hash_algorithm: String,
-    /// What the signed checkpoint showed: `not_configured`, `missing`, `matched`,
-    /// `bad_signature`, `truncated` (rows after the checkpoint were removed) or `mismatch`.
+    /// What the signed checkpoint showed: `not_configured` (no key), `none_yet` (no checkpoint
+    /// written so far), `missing` (checkpoints were written but the file is gone: a failure),
+    /// `matched`, `bad_signature`, `truncated` (rows after the checkpoint were removed) or
+    /// `mismatch` (the row at the checkpoint's seq was rewritten).
     pub checkpoint: String,
     /// Why verification failed, for people.
     pub problem: Option<String>,
+    /// The `head_seq` of the signed checkpoint the chain was checked against.
+    pub checkpoint_seq: Option<i64>,
+    /// Rows of committed changes still waiting in the queue for their place on the chain.
+    pub pending_entries: i64,
+    /// How long the oldest of them has waited, in whole seconds.
+    pub oldest_pending_age_seconds: Option<i64>,
+    /// The oldest waiting rows (at most 100), named.
+    pub pending: Vec<PendingEntry>,
+}
+
+/// A committed change's audit row that is not on the chain yet.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct PendingEntry {
+    pub queue_id: i64,
+    pub at: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Option<String>,
+    pub request_id: String,
 }
 
 /// Walks the chain state row by row.
@@ -270,6 +342,10 @@ pub async fn verify(
         hash_algorithm: "SHA-256".into(),
         checkpoint: checkpoint_result,
         problem,
+        checkpoint_seq: checkpoint.map(|c| c.head_seq),
+        pending_entries: 0,
+        oldest_pending_age_seconds: None,
+        pending: Vec::new(),
     })
 }
 

@@ -69,7 +69,8 @@ enum Command {
     },
     /// Embedded (SQLite) mode: write an online backup of the database to FILE.
     Backup { file: PathBuf },
-    /// Embedded (SQLite) mode: replace the database with FILE after checking it (stop the server first).
+    /// Embedded (SQLite) mode: replace the database with FILE after checking it; refused while a
+    /// server runs; the old database is kept as `<db>.before-restore-<time>`.
     Restore { file: PathBuf },
 }
 
@@ -104,8 +105,17 @@ enum AuditCommand {
         #[arg(long)]
         checkpoint: Option<String>,
     },
-    /// Sign the current head and write it to the checkpoint file (and stdout).
-    Checkpoint,
+    /// Sign the current head and write it to the checkpoint file (and stdout); exit 1 when the
+    /// chain no longer holds the previous checkpoint.
+    Checkpoint {
+        /// After a deliberate restore to an older backup: keep the old checkpoint file as
+        /// `<file>.superseded-<time>` and anchor the current chain.
+        #[arg(long)]
+        reanchor: bool,
+    },
+    /// Check an exported JSON or CSV range offline (no service, no database): hashes, links and
+    /// the checkpoint it carries (its signature too when the checkpoint key is configured).
+    VerifyExport { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -231,8 +241,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("`regassist restore` is for SQLite; use scripts/restore-script.sh for PostgreSQL");
             }
             let target = backup::sqlite_path(config.database_url.expose())?;
-            backup::restore(&file, &target).await?;
+            let kept = backup::restore(&file, &target).await?;
             println!("restored {} into {}", file.display(), target.display());
+            if let Some(kept) = kept {
+                println!(
+                    "the previous database is kept as {} (with its -wal/-shm files, if any); to go \
+                     back, stop the server and rename it to {}",
+                    kept.display(),
+                    target.display()
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -360,16 +378,23 @@ async fn check_openfda(mut config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn audit_command(config: Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let key = audit::load_key(&config)?;
+    if let AuditCommand::VerifyExport { file } = &command {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+        let report = audit::offline::verify_export(&text, key.as_deref());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(if report.is_valid {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let db = Db::connect(&config).await?;
-    let key = config
-        .audit_checkpoint_key
-        .as_ref()
-        .map(|k| k.expose().as_bytes().to_vec());
+    let log = AuditLog::anchored(db, key, config.audit_checkpoint_file.clone());
     match command {
         AuditCommand::Verify { checkpoint } => {
-            let path = checkpoint.unwrap_or_else(|| config.audit_checkpoint_file.clone());
-            let (cp, state) = audit::load_checkpoint(&path, key.as_deref());
-            let v = audit::verify(&db, cp.as_ref(), state, None).await?;
+            let v = log.verify(None, checkpoint.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(if v.is_valid {
                 ExitCode::SUCCESS
@@ -377,17 +402,31 @@ async fn audit_command(config: Config, command: AuditCommand) -> anyhow::Result<
                 ExitCode::FAILURE
             })
         }
-        AuditCommand::Checkpoint => {
-            let Some(key) = key else {
-                anyhow::bail!("AUDIT_CHECKPOINT_KEY is not set");
-            };
-            match audit::write_checkpoint(&AuditLog::new(db), &key, &config.audit_checkpoint_file)
-                .await?
-            {
-                Some(cp) => println!("{}", serde_json::to_string_pretty(&cp)?),
-                None => println!("the audit trail is empty; nothing to checkpoint"),
+        AuditCommand::Checkpoint { reanchor } => {
+            if log.anchor().key().is_none() {
+                anyhow::bail!("no checkpoint key: set AUDIT_CHECKPOINT_KEY (embedded mode creates one on the first `serve`)");
             }
-            Ok(ExitCode::SUCCESS)
+            let mode = if reanchor {
+                audit::Mode::Reanchor
+            } else {
+                audit::Mode::Extend
+            };
+            match log.checkpoint(mode).await? {
+                audit::Outcome::Written(cp) | audit::Outcome::Unchanged(cp) => {
+                    println!("{}", serde_json::to_string_pretty(&cp)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                audit::Outcome::Empty => {
+                    println!("the audit trail is empty; nothing to checkpoint");
+                    Ok(ExitCode::SUCCESS)
+                }
+                audit::Outcome::Refused(why) => {
+                    eprintln!("regassist: checkpoint refused, the previous one is kept: {why}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
+        // Answered above, without a database.
+        AuditCommand::VerifyExport { .. } => Ok(ExitCode::FAILURE),
     }
 }

@@ -249,3 +249,85 @@ where
         Ok::<(), sqlx::Error>(())
     })
 }
+
+/// A signed checkpoint as recorded in `audit_checkpoints`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredCheckpoint {
+    pub head_seq: i64,
+    pub head_hash: String,
+    pub at: String,
+    pub signature: String,
+}
+
+/// Records a checkpoint that is being written (inside the writer's transaction).
+pub async fn insert_checkpoint(tx: &mut Tx, cp: &StoredCheckpoint) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO audit_checkpoints (head_seq, head_hash, at, signature) VALUES ($1, $2, $3, $4)")
+        .bind(cp.head_seq).bind(&cp.head_hash).bind(&cp.at).bind(&cp.signature)
+        .execute(conn).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+const LATEST_CHECKPOINT: &str = "SELECT head_seq, head_hash, at, signature FROM audit_checkpoints \
+    ORDER BY head_seq DESC, id DESC LIMIT 1";
+
+/// The recorded checkpoint with the highest `head_seq`, inside a transaction.
+pub async fn latest_checkpoint_tx(tx: &mut Tx) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_as(LATEST_CHECKPOINT).fetch_optional(conn).await)
+}
+
+/// The recorded checkpoint with the highest `head_seq`.
+pub async fn latest_checkpoint(db: &Db) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_as(LATEST_CHECKPOINT).fetch_optional(pool).await)
+}
+
+/// Up to `limit` chain rows after `seq`, in order, read inside the writer's transaction.
+pub async fn rows_after(tx: &mut Tx, seq: i64, limit: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2");
+    on_tx!(tx, conn => sqlx::query_as(&sql).bind(seq).bind(limit).fetch_all(conn).await)
+}
+
+/// The stored hash of the row at `seq`, inside a transaction.
+pub async fn hash_at(tx: &mut Tx, seq: i64) -> Result<Option<String>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1")
+        .bind(seq).fetch_optional(conn).await)
+}
+
+/// A row still waiting in `audit_pending` for its place on the chain.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PendingRow {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Option<String>,
+    pub request_id: String,
+}
+
+/// How many rows wait in the queue, and when the oldest of them was written.
+pub async fn pending_summary(db: &Db) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+    let count: i64 = on_read!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+        .fetch_one(pool).await)?;
+    if count == 0 {
+        return Ok((0, None));
+    }
+    let oldest: Option<DateTime<Utc>> = on_read!(db, pool => sqlx::query_scalar(
+        "SELECT occurred_at FROM audit_pending ORDER BY occurred_at LIMIT 1")
+        .fetch_optional(pool).await)?;
+    Ok((count, oldest))
+}
+
+/// The oldest `limit` queued rows, named for people.
+pub async fn pending_rows(db: &Db, limit: i64) -> Result<Vec<PendingRow>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_as(
+        "SELECT id, occurred_at, action, entity_type, entity_id, request_id FROM audit_pending \
+         ORDER BY id LIMIT $1").bind(limit).fetch_all(pool).await)
+}
+
+/// `(seq, prev_hash, hash)` of the chain rows in `from..=to`, for exports that carry the links
+/// between the rows they select.
+pub async fn links(db: &Db, from: i64, to: i64) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_as(
+        "SELECT seq, prev_hash, hash FROM audit_events WHERE seq >= $1 AND seq <= $2 ORDER BY seq")
+        .bind(from).bind(to).fetch_all(pool).await)
+}

@@ -10,7 +10,8 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::audit::{self, format_at, Verification};
+use crate::audit::offline::{csv_trailer, export_links, ChainLink};
+use crate::audit::{format_at, Checkpoint, Verification};
 use crate::db::audit::{self as store, AuditFilter, AuditRow};
 use crate::db::projects;
 use crate::error::{ApiError, ApiResult};
@@ -199,6 +200,12 @@ pub struct AuditExport {
     pub hash_algorithm: String,
     pub canonical_encoding: String,
     pub verification: ExportVerification,
+    /// The signed chain head at export time (null when checkpoints are not configured).
+    pub checkpoint: Option<Checkpoint>,
+    /// `{seq, prev_hash, hash}` of every chain row from the first exported row to the
+    /// checkpoint that is not itself exported: with them the export is checked offline
+    /// (`regassist audit verify-export`, `docs/verify_audit_export.py`).
+    pub links: Vec<ChainLink>,
     pub entries: Vec<AuditEntry>,
 }
 
@@ -251,6 +258,13 @@ async fn export(
             format!("more than {MAX_EXPORT_ROWS} rows; export a narrower from..to range"),
         ));
     }
+    let checkpoint = state
+        .audit
+        .export_checkpoint()
+        .await
+        .map_err(ApiError::Internal)?;
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let links = export_links(&state.db, &seqs, checkpoint.as_ref()).await?;
     let verification = match body.project_id {
         // One project's export checks its own rows and their links: its cost follows the
         // project, not every tenant's chain.
@@ -291,6 +305,8 @@ async fn export(
             canonical_encoding:
                 "see regassist src/audit.rs: SHA-256(prev_hash || JSON array of 12 fields)".into(),
             verification,
+            checkpoint,
+            links,
             entries: rows.into_iter().map(AuditEntry::from).collect(),
         };
         return Ok(download(
@@ -298,7 +314,8 @@ async fn export(
             &format!("audit-{scope}.json"),
         ));
     }
-    let csv = audit_csv(&rows, &verification).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut csv = audit_csv(&rows, &verification).map_err(|e| ApiError::Internal(e.into()))?;
+    csv.push_str(&csv_trailer(checkpoint.as_ref(), &links));
     let response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response();
     Ok(download(response, &format!("audit-{scope}.csv")))
 }
@@ -352,16 +369,13 @@ fn audit_csv(rows: &[AuditRow], v: &ExportVerification) -> Result<String, csv::E
     Ok(text)
 }
 
-/// Verifies the chain with the configured checkpoint, if any.
+/// Verifies the chain against the newest signed checkpoint and names the rows still queued.
 pub async fn run_verification(state: &AppState, project: Option<i64>) -> ApiResult<Verification> {
-    let key = state
-        .config
-        .audit_checkpoint_key
-        .as_ref()
-        .map(|k| k.expose().as_bytes().to_vec());
-    let (checkpoint, cp_state) =
-        audit::load_checkpoint(&state.config.audit_checkpoint_file, key.as_deref());
-    Ok(audit::verify(&state.db, checkpoint.as_ref(), cp_state, project).await?)
+    state
+        .audit
+        .verify(project, None)
+        .await
+        .map_err(ApiError::Internal)
 }
 
 /// Recomputes the chain and reports on one project's rows (auditor, admin).

@@ -132,6 +132,45 @@ pub async fn check_redis(redis: Option<&RedisLink>) -> Check {
     }
 }
 
+/// How long a committed change's audit row may wait for its place on the chain before the
+/// trail counts as degraded (the alert in monitoring/alerts.yml uses the same minute).
+const PENDING_TOLERANCE_SECS: i64 = 60;
+
+/// The audit trail's anchoring: degraded when the checkpoint writer refused the chain (it no
+/// longer holds the previous checkpoint) or a row has waited to be sealed for over a minute.
+pub async fn check_audit(audit: &crate::audit::AuditLog) -> Check {
+    let start = Instant::now();
+    let status = audit.anchor().status();
+    let pending = audit.refresh_pending_gauges().await;
+    let details = serde_json::json!({
+        "checkpoint_seq": status.last.as_ref().map(|c| c.head_seq),
+        "checkpoint_at": status.last.as_ref().map(|c| c.at.clone()),
+        "pending_entries": pending.as_ref().ok().map(|p| p.0),
+        "oldest_pending_age_seconds": pending.as_ref().ok().and_then(|p| p.1),
+    });
+    let (healthy, status, message) = match (&status.refused, &pending) {
+        (Some(why), _) => (false, "degraded", format!("checkpoint refused: {why}")),
+        (None, Ok((n, Some(age)))) if *age > PENDING_TOLERANCE_SECS => (
+            false,
+            "degraded",
+            format!("{n} audit rows wait to be sealed, the oldest for {age} s"),
+        ),
+        (None, Err(e)) => (
+            false,
+            "degraded",
+            format!("audit queue unreadable: {}", short(&e.to_string())),
+        ),
+        (None, Ok(_)) => (true, "ok", "the chain is anchored".to_string()),
+    };
+    Check {
+        healthy,
+        status: status.into(),
+        message,
+        details,
+        execution_time_ms: ms(start),
+    }
+}
+
 /// Error text without anything that looks like a URL (which could carry a password).
 fn short(text: &str) -> String {
     text.split_whitespace()
@@ -165,18 +204,22 @@ fn report(start: Instant, checks: BTreeMap<String, Check>, critical: &[&str]) ->
     (code, axum::Json(body)).into_response()
 }
 
-/// Every check. 200 while the database answers (`degraded` when Redis or openFDA is failing);
-/// 503 when the database is down.
+/// Every check. 200 while the database answers (`degraded` when Redis or openFDA is failing, or
+/// the audit trail's checkpoint was refused); 503 when the database is down.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "Serving (status ok or degraded)", body = HealthReport),
               (status = 503, description = "The database is down", body = HealthReport)))]
 async fn health(State(state): State<AppState>) -> Response {
     let start = Instant::now();
-    let (database, redis) =
-        tokio::join!(check_database(&state.db), check_redis(state.redis.as_ref()));
+    let (database, redis, audit) = tokio::join!(
+        check_database(&state.db),
+        check_redis(state.redis.as_ref()),
+        check_audit(&state.audit)
+    );
     let mut checks = BTreeMap::new();
     checks.insert("database".to_string(), database);
     checks.insert("redis".to_string(), redis);
+    checks.insert("audit".to_string(), audit);
     let openfda = super::openfda_admin::openfda_check(&state.openfda, state.config.openfda_mode);
     checks.insert("openfda".to_string(), openfda);
     report(start, checks, &["database"])
@@ -267,6 +310,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("db_pool_connections", "state" => "in_use")
         .set(f64::from(stats.size.saturating_sub(stats.idle)));
     metrics::gauge!("db_pool_max_connections").set(f64::from(stats.max));
+    // The alert on rows waiting to be sealed needs a current figure at every scrape.
+    let _ = state.audit.refresh_pending_gauges().await;
     (
         [(
             header::CONTENT_TYPE,

@@ -34,11 +34,11 @@ pub(crate) async fn bypass(db: &Db, sql: &str) {
     }
 }
 
-async fn exec(db: &Db, sql: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn exec(db: &Db, sql: &str) -> Result<(), sqlx::Error> {
     regassist::on_write!(db, pool => sqlx::query(sql).execute(pool).await.map(|_| ()))
 }
 
-async fn verify(app: &TestApp, token: &str) -> Value {
+pub(crate) async fn verify(app: &TestApp, token: &str) -> Value {
     let res = app
         .get("/api/audit/verify")
         .bearer_auth(token)
@@ -50,7 +50,7 @@ async fn verify(app: &TestApp, token: &str) -> Value {
 }
 
 /// An auditor key plus six audited project changes; returns (auditor token, owner token, project id).
-async fn seed(app: &TestApp) -> (String, String, i64) {
+pub(crate) async fn seed(app: &TestApp) -> (String, String, i64) {
     let auditor = app.user_with_role("auditor@example.com", "auditor").await;
     let owner = app.jwt_for("owner");
     let p = app.create_project(&owner, json!({"name": "Chain"})).await;
@@ -382,7 +382,7 @@ both_backends!(
 );
 
 /// Makes every insert into `table` fail, as a full disk or a broken constraint would.
-async fn fail_inserts_into(app: &TestApp, table: &str) {
+pub(crate) async fn fail_inserts_into(app: &TestApp, table: &str) {
     let fail = match app.backend {
         Backend::Postgres => vec![
             "CREATE OR REPLACE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'forced'; END; $$".to_string(),
@@ -397,7 +397,7 @@ async fn fail_inserts_into(app: &TestApp, table: &str) {
     }
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
+pub(crate) async fn count(app: &TestApp, sql: &str) -> i64 {
     regassist::on_read!(&app.state.db, pool => sqlx::query_scalar(sql).fetch_one(pool).await)
         .unwrap()
 }

@@ -5,6 +5,7 @@
 mod common;
 
 mod audit;
+mod audit_anchor;
 mod auth;
 mod bounds;
 mod check_openfda;

@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use sqlx::ConnectOptions;
 
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+/// The checkpoint key of PostgreSQL test servers (production requires one; embedded servers
+/// create their own beside the database, as by default).
+pub const CHECKPOINT_KEY: &str = "9c4f2a7e1b8d3f6a0c5e9b2d7f4a1c8e3b6d0f5a2c7e9b4d1f8a3c6e0b5d2f7a";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -127,6 +130,9 @@ impl TestApp {
             ("PORT", "0"),
             ("REGASSIST_HOST", "127.0.0.1"),
         ];
+        if backend == Backend::Postgres {
+            pairs.push(("AUDIT_CHECKPOINT_KEY", CHECKPOINT_KEY));
+        }
         pairs.extend_from_slice(extra);
         let config = Config::from_pairs(pairs).unwrap();
         let listener = app::bind(&config).await.unwrap();
@@ -179,6 +185,27 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+
+    /// Stops the server and starts it again over the same database and files, as a restart of
+    /// the process would.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let config = self.state.config.as_ref().clone();
+        let db = Db::connect(&config).await.unwrap();
+        let listener = app::bind(&config).await.unwrap();
+        self.addr = listener.local_addr().unwrap();
+        self.base = format!("http://{}", self.addr);
+        self.state = app::start(config, db).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(app::serve(
+            self.state.clone(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        )));
+        self.shutdown = Some(tx);
     }
 
     /// A user signed in through a JWT with this subject (provisioned on first use).
