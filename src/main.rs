@@ -1,10 +1,11 @@
-//! The `regassist` command line: serve, migrate, check, users, audit, cache, backup, restore.
-//! No logic lives here; each command calls the library.
+//! The `regassist` command line: serve, migrate, check, users, audit, cache, backup, restore,
+//! import, and its own shell completions and man page. No logic lives here; each command calls
+//! the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use regassist::app;
 use regassist::audit::{self, Actor, AuditLog};
@@ -15,7 +16,7 @@ use regassist::{accounts, backup, telemetry};
 #[derive(Parser)]
 #[command(
     name = "regassist",
-    version,
+    version = telemetry::LONG_VERSION,
     about = "Regulatory-affairs assistant for medical devices"
 )]
 struct Cli {
@@ -66,6 +67,13 @@ enum Command {
     Backup { file: PathBuf },
     /// Embedded (SQLite) mode: replace the database with FILE after checking it (stop the server first).
     Restore { file: PathBuf },
+    /// Print a shell completion script, e.g. `regassist completions bash > /etc/bash_completion.d/regassist`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `regassist man > /usr/local/share/man/man1/regassist.1`.
+    Man,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -114,6 +122,28 @@ enum CacheCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // These two need no configuration: they describe the command line itself.
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "regassist",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("regassist: cannot write the man page: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -216,6 +246,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             backup::restore(&file, &target).await?;
             println!("restored {} into {}", file.display(), target.display());
         }
+        // Answered in `main` before the configuration is read.
+        Command::Completions { .. } | Command::Man => {}
     }
     Ok(ExitCode::SUCCESS)
 }

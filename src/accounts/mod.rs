@@ -12,6 +12,9 @@ use crate::error::ApiError;
 
 pub use sign_in::{generate_api_key, hash_api_key, SignIn, API_KEY_PREFIX};
 
+/// The roles a user can have: `user` (own projects), `auditor` (every audit trail), `admin`.
+pub const ROLES: [&str; 3] = ["user", "auditor", "admin"];
+
 /// Creates a user that signs in with API keys (`subject` = `local:<email>`), audited.
 pub async fn create_user(
     audit: &AuditLog,

@@ -15,7 +15,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// One 510(k) or De Novo decision, with openFDA's field names.
-#[utoipa::path(get, path = "/api/devices/510k/{k_number}", tag = "devices",
+#[utoipa::path(get, path = "/api/devices/510k/{k_number}", operation_id = "get510kRecord", tag = "devices",
     security(("bearer" = [])),
     params(("k_number" = String, Path, description = "`K`, `DEN` or `BK` and six digits, e.g. `K872032`", pattern = "^(K|DEN|BK)[0-9]{6}$")),
     responses((status = 200, description = "The 510(k) record", body = Fda510k),
