@@ -123,26 +123,30 @@ enum CacheCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // These two need no configuration: they describe the command line itself.
-    match cli.command {
+    let page = match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "regassist",
-                &mut std::io::stdout(),
-            );
-            return ExitCode::SUCCESS;
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "regassist", &mut text);
+            Some(text)
         }
         Command::Man => {
-            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("regassist: cannot write the man page: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            let mut text = Vec::new();
+            // Writing into memory cannot fail.
+            let _ = clap_mangen::Man::new(Cli::command()).render(&mut text);
+            Some(text)
         }
-        _ => {}
+        _ => None,
+    };
+    if let Some(text) = page {
+        use std::io::Write;
+        return match std::io::stdout().write_all(&text) {
+            // A reader that stopped early (`| head`) is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("regassist: cannot write to stdout: {e}");
+                ExitCode::FAILURE
+            }
+            _ => ExitCode::SUCCESS,
+        };
     }
     let config = match Config::load() {
         Ok(c) => c,
