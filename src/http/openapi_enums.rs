@@ -20,8 +20,9 @@ struct ClosedSet {
     values: &'static [&'static str],
     /// `(schema, property)` pairs whose value is one of `values`.
     properties: &'static [(&'static str, &'static str)],
-    /// `(path, parameter)` pairs whose value is one of `values` (or empty, meaning any).
-    parameters: &'static [(&'static str, &'static str)],
+    /// `(path, parameter, empty)` triples whose value is one of `values`, or also the empty
+    /// string (meaning "any") when `empty` is set.
+    parameters: &'static [(&'static str, &'static str, bool)],
 }
 
 /// FDA's device classes (foiclass `DEVICECLASS`; the importer refuses anything else).
@@ -33,7 +34,7 @@ const SETS: &[ClosedSet] = &[
         description: "Where a project stands",
         values: &STATUSES,
         properties: &[("Project", "status"), ("UpdateProject", "status")],
-        parameters: &[("/api/projects", "status")],
+        parameters: &[("/api/projects", "status", true)],
     },
     ClosedSet {
         name: "Priority",
@@ -66,7 +67,7 @@ const SETS: &[ClosedSet] = &[
         description: "`json` or RFC 4180 `csv`",
         values: &["json", "csv"],
         properties: &[("ExportRequest", "format")],
-        parameters: &[("/api/projects/{id}/export", "format")],
+        parameters: &[("/api/projects/{id}/export", "format", false)],
     },
     ClosedSet {
         name: "DeviceClass",
@@ -140,15 +141,17 @@ pub fn apply(api: &mut OpenApi) {
         }
     }
     for set in SETS {
-        for (path, name) in set.parameters {
+        for (path, name, empty) in set.parameters {
             let Some(item) = api.paths.paths.get_mut(*path) else {
                 continue;
             };
             for op in super::openapi::operations(item) {
                 for param in op.parameters.iter_mut().flatten() {
                     if param.name == *name {
-                        // Query filters also take the empty string, meaning "any".
-                        let mut values: Vec<Value> = vec![Value::from("")];
+                        let mut values: Vec<Value> = Vec::new();
+                        if *empty {
+                            values.push(Value::from(""));
+                        }
                         values.extend(set.values.iter().map(|v| Value::from(*v)));
                         let mut schema = Object::with_type(Type::String);
                         schema.enum_values = Some(values);
@@ -202,7 +205,7 @@ mod tests {
                     set.name
                 );
             }
-            for (path, _) in set.parameters {
+            for (path, _, _) in set.parameters {
                 assert!(api.paths.paths.contains_key(*path), "{path} does not exist");
             }
         }

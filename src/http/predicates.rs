@@ -79,7 +79,7 @@ pub struct ProjectSearchResponse {
 /// kept), with an assistant interaction and an audit row.
 #[utoipa::path(post, path = "/api/projects/{id}/predicates/search", operation_id = "searchProjectPredicates", tag = "predicates", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
-    request_body(content = ProjectSearchBody, description = "Optional; q defaults to the project's device type, else its name; product_code to the project's"),
+    request_body(content = Option<ProjectSearchBody>, description = "Optional; q defaults to the project's device type, else its name; product_code to the project's"),
     responses((status = 200, description = "Stored candidates", body = ProjectSearchResponse),
               (status = 422, description = "A field is invalid, `decision_date_to` is before `decision_date_from`, or the search (with the project's defaults) has neither a product code nor a searchable word; see fields", body = crate::http::error::ErrorBody),
               (status = 502, description = "openFDA answered something unreadable", body = crate::http::error::ErrorBody),

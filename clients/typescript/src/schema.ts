@@ -4113,7 +4113,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description `json` (default) or `csv`. */
-                format?: "" | "json" | "csv";
+                format?: "json" | "csv";
             };
             header?: never;
             path: {
@@ -4355,9 +4355,9 @@ export interface operations {
             cookie?: never;
         };
         /** @description Optional; q defaults to the project's device type, else its name; product_code to the project's */
-        requestBody: {
+        requestBody?: {
             content: {
-                "application/json": components["schemas"]["ProjectSearchBody"];
+                "application/json": null | components["schemas"]["ProjectSearchBody"];
             };
         };
         responses: {
