@@ -473,7 +473,7 @@ s_health_through_nginx() {
     for n in "${ACTIVE[@]}"; do
         # (Captured first: `curl | grep -q` can fail under pipefail when grep stops reading early.)
         metrics="$(curl -fsS --max-time 5 "http://127.0.0.1:${PORT[$n]}/metrics")" || fail "replica $n: GET /metrics failed"
-        grep -q '^http_requests_total{' <<<"$metrics" || fail "replica $n: /metrics lacks http_requests_total"
+        grep -q '^regassist_http_requests_total{' <<<"$metrics" || fail "replica $n: /metrics lacks regassist_http_requests_total"
     done
     note "/health /health/database /health/redis /health/live /health/ready /nginx/health /openapi.json /docs/ -> 200; /metrics -> 404 at nginx, 200 per replica"
 }
@@ -653,17 +653,17 @@ EOF
     }
     prom_at_least() { local v; v="$(prom_value "$1")"; [[ -n "$v" ]] && python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$v" "$2"; }
     wait_until 30 "both replicas up in Prometheus" prom_at_least 'count(up{job="regassist"} == 1)' 2
-    wait_until 30 "http_requests_total in Prometheus" prom_at_least 'sum(http_requests_total{job="regassist"})' 1
-    wait_until 30 "audit_events_written_total in Prometheus" prom_at_least 'sum(audit_events_written_total{job="regassist"})' 1
+    wait_until 30 "http_requests_total in Prometheus" prom_at_least 'sum(regassist_http_requests_total{job="regassist"})' 1
+    wait_until 30 "audit_events_written_total in Prometheus" prom_at_least 'sum(regassist_audit_events_written_total{job="regassist"})' 1
     local rules
     rules="$(curl -s --max-time 2 "http://127.0.0.1:$port/api/v1/rules" | python3 -c 'import json, sys; print(sum(len(g["rules"]) for g in json.load(sys.stdin)["data"]["groups"]))')"
     [[ "$rules" -ge 7 ]] || fail "Prometheus loaded $rules alert rules from monitoring/alerts.yml"
     # Which of the contract's metric families the replicas export right now (some appear only
     # once their code path ran, e.g. openFDA calls).
     local present
-    present="$(curl -s --max-time 2 --get --data-urlencode 'query=count by (__name__) ({job="regassist",__name__=~"http_requests_total|http_request_duration_seconds_bucket|openfda_requests_total|openfda_budget_remaining|cache_requests_total|predicate_searches_total|auth_attempts_total|audit_events_written_total|audit_last_event_timestamp_seconds|db_pool_connections|db_pool_max_connections"})' \
+    present="$(curl -s --max-time 2 --get --data-urlencode 'query=count by (__name__) ({job="regassist",__name__=~"regassist_http_requests_total|regassist_http_request_duration_seconds_bucket|regassist_openfda_requests_total|regassist_openfda_budget_remaining|regassist_cache_requests_total|regassist_predicate_searches_total|regassist_auth_attempts_total|regassist_audit_events_written_total|regassist_audit_last_event_timestamp_seconds|regassist_db_pool_connections|regassist_db_pool_max_connections"})' \
         "http://127.0.0.1:$port/api/v1/query" | python3 -c 'import json, sys; print(" ".join(sorted(r["metric"]["__name__"] for r in json.load(sys.stdin)["data"]["result"])))')"
-    note "2 targets up; http_requests_total=$(prom_value 'sum(http_requests_total{job="regassist"})'), audit_events_written_total=$(prom_value 'sum(audit_events_written_total{job="regassist"})'); $rules rules loaded; exported: $present"
+    note "2 targets up; regassist_http_requests_total=$(prom_value 'sum(regassist_http_requests_total{job="regassist"})'), regassist_audit_events_written_total=$(prom_value 'sum(regassist_audit_events_written_total{job="regassist"})'); $rules rules loaded; exported: $present"
     stop_pid "$PROM_PID"
     PROM_PID=""
 }

@@ -1,10 +1,11 @@
-//! The `regassist` command line: serve, migrate, check, users, audit, cache, backup, restore.
-//! No logic lives here; each command calls the library.
+//! The `regassist` command line: serve, migrate, check, users, audit, cache, backup, restore,
+//! import, and its own shell completions and man page. No logic lives here; each command calls
+//! the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use regassist::app;
 use regassist::audit::{self, Actor, AuditLog};
@@ -15,7 +16,7 @@ use regassist::{accounts, backup, telemetry};
 #[derive(Parser)]
 #[command(
     name = "regassist",
-    version,
+    version = telemetry::LONG_VERSION,
     about = "Regulatory-affairs assistant for medical devices"
 )]
 struct Cli {
@@ -72,6 +73,13 @@ enum Command {
     /// Embedded (SQLite) mode: replace the database with FILE after checking it; refused while a
     /// server runs; the old database is kept as `<db>.before-restore-<time>`.
     Restore { file: PathBuf },
+    /// Print a shell completion script, e.g. `regassist completions bash > /etc/bash_completion.d/regassist`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `regassist man > /usr/local/share/man/man1/regassist.1`.
+    Man,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -130,6 +138,32 @@ enum CacheCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // These two need no configuration: they describe the command line itself.
+    let page = match cli.command {
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "regassist", &mut text);
+            Some(text)
+        }
+        Command::Man => {
+            let mut text = Vec::new();
+            // Writing into memory cannot fail.
+            let _ = clap_mangen::Man::new(Cli::command()).render(&mut text);
+            Some(text)
+        }
+        _ => None,
+    };
+    if let Some(text) = page {
+        use std::io::Write;
+        return match std::io::stdout().write_all(&text) {
+            // A reader that stopped early (`| head`) is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("regassist: cannot write to stdout: {e}");
+                ExitCode::FAILURE
+            }
+            _ => ExitCode::SUCCESS,
+        };
+    }
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -252,6 +286,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        // Answered in `main` before the configuration is read.
+        Command::Completions { .. } | Command::Man => {}
     }
     Ok(ExitCode::SUCCESS)
 }

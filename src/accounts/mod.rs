@@ -16,6 +16,9 @@ pub use sign_in::{generate_api_key, hash_api_key, Credential, SignIn, SignedIn, 
 /// keys only); a JWT subject may never start with it.
 pub const LOCAL_SUBJECT_PREFIX: &str = "local:";
 
+/// The roles a user can have: `user` (own projects), `auditor` (every audit trail), `admin`.
+pub const ROLES: [&str; 3] = ["user", "auditor", "admin"];
+
 /// Creates a user that signs in with API keys (`subject` = `local:<email>`), audited.
 pub async fn create_user(
     audit: &AuditLog,

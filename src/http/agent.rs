@@ -15,7 +15,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Runs a task (predicate search, predicate comparison, device classification) and records it
 /// as an assistant interaction.
-#[utoipa::path(post, path = "/api/agent/execute", tag = "assistant", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/agent/execute", operation_id = "executeTask", tag = "assistant", security(("bearer" = [])),
     request_body = ExecuteRequest,
     responses((status = 200, description = "The task's result", body = ExecuteResponse),
               (status = 404, description = "The project or predicate does not exist (or is someone else's)", body = crate::http::error::ErrorBody),

@@ -141,7 +141,7 @@ async fn may_read_project(state: &AppState, auth: &AuthUser, project_id: i64) ->
 }
 
 /// A project's trail, oldest first.
-#[utoipa::path(get, path = "/api/audit/trail/{project_id}", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/audit/trail/{project_id}", operation_id = "listProjectAuditEvents", tag = "audit", security(("bearer" = [])),
     params(("project_id" = i64, Path, description = "Project id"), TrailQuery),
     responses((status = 200, description = "The project's audit entries", body = AuditPage)))]
 async fn project_trail(
@@ -161,7 +161,7 @@ async fn project_trail(
 }
 
 /// The whole log (auditor, admin).
-#[utoipa::path(get, path = "/api/audit/events", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/audit/events", operation_id = "listAuditEvents", tag = "audit", security(("bearer" = [])),
     params(TrailQuery),
     responses((status = 200, description = "Audit entries, oldest first", body = AuditPage)))]
 async fn all_events(
@@ -224,10 +224,12 @@ pub const MAX_EXPORT_ROWS: i64 = 100_000;
 
 /// A download of the selected rows with a verification result: for one project, its rows'
 /// hashes and links; for the whole log, the whole chain.
-#[utoipa::path(post, path = "/api/audit/export", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/audit/export", operation_id = "exportAuditTrail", tag = "audit", security(("bearer" = [])),
     request_body = ExportRequest,
     responses((status = 200, description = "The export as JSON or CSV (RFC 4180) per `format`. In CSV a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so spreadsheets do not run it as a formula; recompute hashes from the JSON export",
-               content((AuditExport = "application/json"), (String = "text/csv")))))]
+               content((AuditExport = "application/json"), (String = "text/csv"))),
+              (status = 404, description = "`project_id` names a project that does not exist (or that the caller may not read)", body = crate::http::error::ErrorBody),
+              (status = 422, description = "Bad format, or more rows than one export holds", body = crate::http::error::ErrorBody)))]
 async fn export(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -379,7 +381,7 @@ pub async fn run_verification(state: &AppState, project: Option<i64>) -> ApiResu
 }
 
 /// Recomputes the chain and reports on one project's rows (auditor, admin).
-#[utoipa::path(get, path = "/api/audit/integrity/{project_id}", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/audit/integrity/{project_id}", operation_id = "verifyProjectAuditTrail", tag = "audit", security(("bearer" = [])),
     params(("project_id" = i64, Path, description = "Project id")),
     responses((status = 200, description = "Verification result", body = Verification)))]
 async fn project_integrity(
@@ -391,7 +393,7 @@ async fn project_integrity(
 }
 
 /// Recomputes the whole chain (auditor, admin).
-#[utoipa::path(get, path = "/api/audit/verify", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/audit/verify", operation_id = "verifyAuditTrail", tag = "audit", security(("bearer" = [])),
     responses((status = 200, description = "Verification result", body = Verification)))]
 async fn verify_all(
     State(state): State<AppState>,

@@ -26,7 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// One product code of FDA's classification database.
-#[utoipa::path(get, path = "/api/classification/product-codes/{code}", tag = "classification",
+#[utoipa::path(get, path = "/api/classification/product-codes/{code}", operation_id = "getProductCode", tag = "classification",
     security(("bearer" = [])),
     params(("code" = String, Path, description = "Three capital letters, e.g. `FRN`", pattern = "^[A-Z]{3}$", max_length = 3)),
     responses((status = 200, description = "The product code", body = ProductCode),
@@ -72,7 +72,7 @@ pub struct Suggestions {
 }
 
 /// Product codes ranked for a free-text description (empty when no word matches).
-#[utoipa::path(get, path = "/api/classification/suggest", tag = "classification",
+#[utoipa::path(get, path = "/api/classification/suggest", operation_id = "suggestProductCodes", tag = "classification",
     security(("bearer" = [])), params(SuggestQuery),
     responses((status = 200, description = "Ranked product codes", body = Suggestions)))]
 async fn suggest(
@@ -106,7 +106,7 @@ pub struct ClassificationStarted {
 
 /// Classifies the project from its name, device type, description and intended use, and stores
 /// the result with an assistant interaction and an audit row.
-#[utoipa::path(post, path = "/api/projects/{id}/classification/start", tag = "classification",
+#[utoipa::path(post, path = "/api/projects/{id}/classification/start", operation_id = "classifyProject", tag = "classification",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
     responses((status = 200, description = "The stored classification", body = ClassificationStarted),
@@ -139,7 +139,7 @@ async fn start_classification(
 }
 
 /// The project's latest classification.
-#[utoipa::path(get, path = "/api/projects/{id}/classification", tag = "classification",
+#[utoipa::path(get, path = "/api/projects/{id}/classification", operation_id = "getProjectClassification", tag = "classification",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
     responses((status = 200, description = "The latest classification", body = DeviceClassification)))]

@@ -27,7 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// One 510(k) or De Novo decision, with openFDA's field names, and its safety block from the
 /// mirror (`recalls_status`/`events_status` say `no_data` when nothing of the kind was imported).
-#[utoipa::path(get, path = "/api/devices/510k/{k_number}", tag = "devices",
+#[utoipa::path(get, path = "/api/devices/510k/{k_number}", operation_id = "get510kRecord", tag = "devices",
     security(("bearer" = [])),
     params(("k_number" = String, Path, description = "`K`, `DEN` or `BK` and six digits, e.g. `K872032`", pattern = "^(K|DEN|BK)[0-9]{6}$", max_length = 9)),
     responses((status = 200, description = "The 510(k) record", body = DeviceRecord),

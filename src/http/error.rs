@@ -18,6 +18,26 @@ pub fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// Every `code` an error body can carry: [`ApiError::code`]'s, plus `method_not_allowed` from
+/// the router (a test keeps the two in step).
+pub const ERROR_CODES: [&str; 15] = [
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "precondition_failed",
+    "payload_too_large",
+    "unsupported_media_type",
+    "validation_failed",
+    "rate_limited",
+    "upstream_error",
+    "service_unavailable",
+    "timeout",
+    "internal_error",
+];
+
 /// The error body of every non-2xx answer.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -117,5 +137,45 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_kind_has_a_documented_code() {
+        let kinds = [
+            ApiError::BadRequest(String::new()),
+            ApiError::Unauthorized(String::new()),
+            ApiError::Forbidden(String::new()),
+            ApiError::NotFound(String::new()),
+            ApiError::Conflict(String::new()),
+            ApiError::PreconditionFailed(String::new()),
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(String::new()),
+            ApiError::field("x", "y"),
+            ApiError::RateLimited {
+                retry_after_secs: 1,
+            },
+            ApiError::BadGateway(String::new()),
+            ApiError::Unavailable {
+                message: String::new(),
+                retry_after_secs: None,
+            },
+            ApiError::Timeout {
+                message: String::new(),
+                retry_after_secs: None,
+            },
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ];
+        for kind in kinds {
+            assert!(
+                ERROR_CODES.contains(&kind.code()),
+                "{} is not in ERROR_CODES",
+                kind.code()
+            );
+        }
     }
 }

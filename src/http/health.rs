@@ -206,7 +206,7 @@ fn report(start: Instant, checks: BTreeMap<String, Check>, critical: &[&str]) ->
 
 /// Every check. 200 while the database answers (`degraded` when Redis or openFDA is failing, or
 /// the audit trail's checkpoint was refused); 503 when the database is down.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/health", operation_id = "getHealth", tag = "health",
     responses((status = 200, description = "Serving (status ok or degraded)", body = HealthReport),
               (status = 503, description = "The database is down", body = HealthReport)))]
 async fn health(State(state): State<AppState>) -> Response {
@@ -226,7 +226,7 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// The database check alone; `details` names the backend and pool figures.
-#[utoipa::path(get, path = "/health/database", tag = "health",
+#[utoipa::path(get, path = "/health/database", operation_id = "getDatabaseHealth", tag = "health",
     responses((status = 200, description = "The database answers", body = HealthReport),
               (status = 503, description = "The database is down", body = HealthReport)))]
 async fn health_database(State(state): State<AppState>) -> Response {
@@ -237,7 +237,7 @@ async fn health_database(State(state): State<AppState>) -> Response {
 }
 
 /// The Redis check alone: `connected`, `not_configured` (embedded mode), or 503 `disconnected`.
-#[utoipa::path(get, path = "/health/redis", tag = "health",
+#[utoipa::path(get, path = "/health/redis", operation_id = "getRedisHealth", tag = "health",
     responses((status = 200, description = "Redis answers or is not configured", body = HealthReport),
               (status = 503, description = "Redis is configured but unreachable", body = HealthReport)))]
 async fn health_redis(State(state): State<AppState>) -> Response {
@@ -253,7 +253,7 @@ pub struct Liveness {
 }
 
 /// 200 while the process serves; no I/O.
-#[utoipa::path(get, path = "/health/live", tag = "health",
+#[utoipa::path(get, path = "/health/live", operation_id = "getLiveness", tag = "health",
     responses((status = 200, description = "The process serves", body = Liveness)))]
 async fn live() -> axum::Json<Liveness> {
     axum::Json(Liveness {
@@ -262,7 +262,7 @@ async fn live() -> axum::Json<Liveness> {
 }
 
 /// 200 when the database answers and migrations are applied; 503 while draining on shutdown.
-#[utoipa::path(get, path = "/health/ready", tag = "health",
+#[utoipa::path(get, path = "/health/ready", operation_id = "getReadiness", tag = "health",
     responses((status = 200, description = "Ready for traffic", body = HealthReport),
               (status = 503, description = "Not ready, or draining", body = HealthReport)))]
 async fn ready(State(state): State<AppState>) -> Response {
@@ -302,7 +302,7 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "health",
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     let stats = state.db.pool_stats();
@@ -317,7 +317,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        crate::telemetry::render(&state.metrics),
     )
         .into_response()
 }

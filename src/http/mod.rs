@@ -15,6 +15,9 @@ pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
+mod openapi_enums;
+mod openapi_examples;
+mod openapi_headers;
 pub mod openfda_admin;
 pub mod predicate_input;
 pub mod predicates;
@@ -55,7 +58,12 @@ pub fn router(state: AppState) -> Router {
     let api = openapi::finish(api);
     let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
-        .merge(trailing_slash_aliases());
+        .merge(trailing_slash_aliases())
+        // A person who opens the bare address lands on the API documentation.
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/docs/") }),
+        );
     middleware::apply(routes, &state).with_state(state)
 }
 

@@ -15,8 +15,10 @@ use crate::http::health::{Check, HealthReport};
         title = "regassist",
         description = "Regulatory-affairs assistant for medical devices: 510(k) predicate search, \
             FDA product classification, substantial-equivalence comparison and a tamper-evident audit trail.",
-        license(name = "Apache-2.0")
+        contact(name = "regassist maintainers"),
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
+    servers((url = "/", description = "The server that serves this document")),
     components(schemas(ErrorBody, Check, HealthReport)),
     tags(
         (name = "health", description = "Probes and metrics"),
@@ -102,17 +104,22 @@ fn complete(op: &mut Operation) {
     }
 }
 
-/// Adds the shared error responses to every operation.
+/// Adds the shared error responses to every operation, the closed sets as enums and the response
+/// headers; an operation without credentials says so (`security: []`) rather than saying nothing.
 pub fn finish(mut api: OpenApi) -> OpenApi {
     for item in api.paths.paths.values_mut() {
         for op in operations(item) {
             complete(op);
+            op.security.get_or_insert_with(Vec::new);
         }
     }
+    super::openapi_enums::apply(&mut api);
+    super::openapi_headers::apply(&mut api);
+    super::openapi_examples::apply(&mut api);
     api
 }
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+pub(crate) fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         item.get.as_mut(),
         item.put.as_mut(),

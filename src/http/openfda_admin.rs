@@ -114,7 +114,7 @@ pub struct OpenFdaStatus {
 }
 
 /// The openFDA budget, breaker and cache figures (admin).
-#[utoipa::path(get, path = "/api/admin/openfda/status", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/openfda/status", operation_id = "getOpenFdaStatus", tag = "admin", security(("bearer" = [])),
     responses((status = 200, description = "Budget, circuit and cache state", body = OpenFdaStatus)))]
 async fn openfda_status(State(state): State<AppState>, _admin: AdminUser) -> Json<OpenFdaStatus> {
     let client = &state.openfda;
@@ -169,7 +169,7 @@ pub struct Deleted {
 }
 
 /// Deletes cached entries by key prefix (admin; audited).
-#[utoipa::path(delete, path = "/api/admin/cache", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/admin/cache", operation_id = "clearCache", tag = "admin", security(("bearer" = [])),
     params(CachePrefix),
     responses((status = 200, description = "How many entries were deleted", body = Deleted),
               (status = 422, description = "The prefix is empty, too long or outside the response-cache namespaces", body = crate::http::error::ErrorBody),

@@ -41,7 +41,7 @@ pub struct SearchResponse {
 
 /// Ranked 510(k) predicate candidates (only substantially equivalent decisions), best first;
 /// ties by K-number.
-#[utoipa::path(get, path = "/api/predicates/search", tag = "predicates", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/predicates/search", operation_id = "searchPredicates", tag = "predicates", security(("bearer" = [])),
     params(SearchParams),
     responses((status = 200, description = "Ranked candidates", body = SearchResponse),
               (status = 422, description = "A parameter is invalid, neither `q` nor `product_code` was given, `q` alone has no searchable word, or `decision_date_to` is before `decision_date_from`; see fields", body = crate::http::error::ErrorBody),
@@ -77,9 +77,9 @@ pub struct ProjectSearchResponse {
 
 /// Searches for the project's device and stores the ranked candidates (earlier selections are
 /// kept), with an assistant interaction and an audit row.
-#[utoipa::path(post, path = "/api/projects/{id}/predicates/search", tag = "predicates", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/projects/{id}/predicates/search", operation_id = "searchProjectPredicates", tag = "predicates", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
-    request_body(content = ProjectSearchBody, description = "Optional; q defaults to the project's device type, else its name; product_code to the project's"),
+    request_body(content = Option<ProjectSearchBody>, description = "Optional; q defaults to the project's device type, else its name; product_code to the project's"),
     responses((status = 200, description = "Stored candidates", body = ProjectSearchResponse),
               (status = 422, description = "A field is invalid, `decision_date_to` is before `decision_date_from`, or the search (with the project's defaults) has neither a product code nor a searchable word; see fields", body = crate::http::error::ErrorBody),
               (status = 502, description = "openFDA answered something unreadable", body = crate::http::error::ErrorBody),
@@ -129,7 +129,7 @@ async fn search_for_project(
 }
 
 /// A page of the project's stored candidates, best first; the total in `X-Total-Count`.
-#[utoipa::path(get, path = "/api/projects/{id}/predicates", tag = "predicates", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects/{id}/predicates", operation_id = "listProjectPredicates", tag = "predicates", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"), Page),
     responses((status = 200, description = "Stored candidates", body = [PredicateDevice])))]
 async fn list_predicates(
@@ -151,7 +151,7 @@ pub struct SelectPredicate {
 }
 
 /// Selects or deselects a candidate (audited).
-#[utoipa::path(patch, path = "/api/projects/{id}/predicates/{predicate_id}", tag = "predicates", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/projects/{id}/predicates/{predicate_id}", operation_id = "selectPredicate", tag = "predicates", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"), ("predicate_id" = i64, Path, description = "Stored candidate id")),
     request_body = SelectPredicate,
     responses((status = 200, description = "The updated candidate", body = PredicateDevice)))]
@@ -191,7 +191,7 @@ async fn select_predicate(
 }
 
 /// The substantial-equivalence table of a stored candidate against the project's device.
-#[utoipa::path(get, path = "/api/projects/{id}/predicates/{predicate_id}/comparison", tag = "predicates", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects/{id}/predicates/{predicate_id}/comparison", operation_id = "compareProjectPredicate", tag = "predicates", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"), ("predicate_id" = i64, Path, description = "Stored candidate id")),
     responses((status = 200, description = "Comparison table, risk and testing recommendations", body = Comparison)))]
 async fn compare_predicate(

@@ -75,7 +75,7 @@ fn step(name: &str, completed: bool, detail: String) -> ProgressStep {
 }
 
 /// Everything the project page shows; correct for a brand-new project.
-#[utoipa::path(get, path = "/api/projects/{id}/dashboard", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects/{id}/dashboard", operation_id = "getProjectDashboard", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
     responses((status = 200, description = "The dashboard", body = Dashboard)))]
 async fn dashboard(
@@ -169,7 +169,7 @@ pub struct ProjectExport {
 }
 
 /// The project with its classification, predicates and assistant interactions, as a download.
-#[utoipa::path(get, path = "/api/projects/{id}/export", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects/{id}/export", operation_id = "exportProject", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"), ExportQuery),
     responses((status = 200, description = "A download: JSON, or RFC 4180 CSV with format=csv (a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so spreadsheets do not run it as a formula)",
                content((ProjectExport = "application/json"), (String = "text/csv")))))]

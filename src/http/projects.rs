@@ -48,7 +48,7 @@ pub async fn owned(state: &AppState, auth: &AuthUser, id: i64) -> ApiResult<Proj
 }
 
 /// Creates a project (status `draft`).
-#[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/projects", operation_id = "createProject", tag = "projects", security(("bearer" = [])),
     request_body = CreateProject,
     responses((status = 201, description = "Created; Location and ETag set", body = Project)))]
 pub async fn create_project(
@@ -99,7 +99,7 @@ pub struct ListProjects {
 }
 
 /// The caller's projects, most recently changed first; total in `X-Total-Count`.
-#[utoipa::path(get, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects", operation_id = "listProjects", tag = "projects", security(("bearer" = [])),
     params(ListProjects),
     responses((status = 200, description = "Projects", body = [Project])))]
 pub async fn list_projects(
@@ -134,7 +134,7 @@ pub async fn list_projects(
 }
 
 /// One project, with `ETag: "<version>"`.
-#[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects/{id}", operation_id = "getProject", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id")),
     responses((status = 200, description = "The project", body = Project)))]
 async fn get_project(
@@ -213,7 +213,7 @@ async fn apply_update(
 }
 
 /// Partial update (same as PATCH). With `If-Match`, a stale version answers 412 and changes nothing.
-#[utoipa::path(put, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/projects/{id}", operation_id = "replaceProject", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
            ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$", max_length = 22)),
     request_body = UpdateProject,
@@ -230,7 +230,7 @@ async fn replace_project(
 }
 
 /// Partial update. With `If-Match`, a stale version answers 412 and changes nothing.
-#[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/projects/{id}", operation_id = "updateProject", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
            ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read, e.g. \"3\"", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$", max_length = 22)),
     request_body = UpdateProject,
@@ -252,7 +252,7 @@ pub struct Message {
 }
 
 /// Soft delete: the project answers 404 afterwards; its rows and audit history stay.
-#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/projects/{id}", operation_id = "deleteProject", tag = "projects", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Project id"),
            ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag last read", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$", max_length = 22),
            ("X-Change-Reason" = Option<String>, Header, nullable = false, max_length = 500, description = "Why; required when the deployment demands reasons for deletes")),

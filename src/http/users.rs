@@ -27,14 +27,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The caller.
-#[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/users/me", operation_id = "getCurrentUser", tag = "users", security(("bearer" = [])),
     responses((status = 200, description = "The authenticated user", body = User)))]
 async fn me(auth: AuthUser) -> Json<User> {
     Json(auth.user)
 }
 
 /// Every user (admin).
-#[utoipa::path(get, path = "/api/users", tag = "users", security(("bearer" = [])), params(Page),
+#[utoipa::path(get, path = "/api/users", operation_id = "listUsers", tag = "users", security(("bearer" = [])), params(Page),
     responses((status = 200, description = "Users by id; total in X-Total-Count", body = [User])))]
 async fn list_users(
     State(state): State<AppState>,
@@ -58,7 +58,7 @@ pub struct UpdateUser {
 }
 
 /// Changes a user's role or disables them (admin).
-#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/users/{id}", operation_id = "updateUser", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")), request_body = UpdateUser,
     responses((status = 200, description = "The updated user", body = User),
               (status = 409, description = "An admin cannot disable or demote themselves", body = crate::http::error::ErrorBody)))]
@@ -69,7 +69,7 @@ async fn update_user(
     Json(body): Json<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     if let Some(role) = &body.role {
-        if !["user", "auditor", "admin"].contains(&role.as_str()) {
+        if !crate::accounts::ROLES.contains(&role.as_str()) {
             return Err(ApiError::field("role", "must be user, auditor or admin"));
         }
     }
@@ -129,7 +129,7 @@ pub struct IssuedApiKey {
 }
 
 /// Issues an API key for the caller.
-#[utoipa::path(post, path = "/api/users/me/api-keys", tag = "users", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/users/me/api-keys", operation_id = "createApiKey", tag = "users", security(("bearer" = [])),
     request_body = CreateApiKey,
     responses((status = 201, description = "The key, shown once", body = IssuedApiKey),
               (status = 403, description = "The caller signed in with an API key: keys are issued to a JWT sign-in (or by the CLI)", body = crate::http::error::ErrorBody)))]
@@ -162,14 +162,14 @@ async fn create_key(
 }
 
 /// The caller's keys (never the secrets).
-#[utoipa::path(get, path = "/api/users/me/api-keys", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/users/me/api-keys", operation_id = "listApiKeys", tag = "users", security(("bearer" = [])),
     responses((status = 200, description = "Keys, oldest first", body = [ApiKey])))]
 async fn list_keys(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<ApiKey>>> {
     Ok(Json(users::list_keys(&state.db, auth.user.id).await?))
 }
 
 /// Revokes a key at once, on every replica (admins may revoke any key).
-#[utoipa::path(delete, path = "/api/users/me/api-keys/{id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/users/me/api-keys/{id}", operation_id = "revokeApiKey", tag = "users", security(("bearer" = [])),
     params(("id" = i64, Path, description = "API key id")),
     responses((status = 200, description = "The revoked key", body = ApiKey)))]
 async fn revoke_key(

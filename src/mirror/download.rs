@@ -70,9 +70,13 @@ async fn fetch(client: &reqwest::Client, url: &str, path: &Path) -> anyhow::Resu
     let mut response = client.get(url).send().await?.error_for_status()?;
     let partial = path.with_extension("part");
     let mut file = tokio::fs::File::create(&partial).await?;
+    let bar = super::stream::bytes_bar(true, response.content_length().unwrap_or(0));
+    bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
     while let Some(chunk) = response.chunk().await? {
         file.write_all(&chunk).await?;
+        bar.inc(chunk.len() as u64);
     }
+    bar.finish_and_clear();
     file.flush().await?;
     // Renamed only when complete, so an interrupted download never looks like a whole file.
     tokio::fs::rename(&partial, path).await?;

@@ -4,7 +4,6 @@
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
@@ -145,42 +144,48 @@ fn parse_stream(
     Ok(())
 }
 
-/// A one-line progress display on stderr, only when stderr is a terminal.
+/// A progress bar on stderr (bytes read, rate, ETA, rows), only when stderr is a terminal.
 pub struct Progress {
-    enabled: bool,
-    total: u64,
+    bar: indicatif::ProgressBar,
     read: Arc<AtomicU64>,
-    last: Instant,
 }
 
 impl Progress {
     pub fn new(wanted: bool, total: u64, read: Arc<AtomicU64>) -> Self {
-        use std::io::IsTerminal;
         Progress {
-            enabled: wanted && std::io::stderr().is_terminal(),
-            total: total.max(1),
+            bar: bytes_bar(wanted, total),
             read,
-            last: Instant::now(),
         }
     }
 
     pub fn tick(&mut self, rows: u64) {
-        if !self.enabled || self.last.elapsed() < Duration::from_millis(200) {
-            return;
-        }
-        self.last = Instant::now();
-        let pct = self.read.load(Ordering::Relaxed).min(self.total) * 100 / self.total;
-        let filled = (pct / 5) as usize;
-        eprint!(
-            "\r[{}{}] {pct:>3}% {rows} rows",
-            "#".repeat(filled),
-            " ".repeat(20 - filled)
-        );
+        self.bar.set_position(self.read.load(Ordering::Relaxed));
+        self.bar.set_message(format!("{rows} rows"));
     }
 
     pub fn done(&self) {
-        if self.enabled {
-            eprint!("\r{}\r", " ".repeat(48));
-        }
+        self.bar.finish_and_clear();
     }
+}
+
+/// A bar counting bytes towards `total` (a spinner when it is unknown, 0), with rate and ETA;
+/// hidden unless `wanted` and stderr is a terminal, so logs and pipes get no control characters.
+pub fn bytes_bar(wanted: bool, total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !wanted || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        (total > 0).then_some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let template = if total > 0 {
+        "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
+    } else {
+        "{spinner} {bytes} {binary_bytes_per_sec} {msg}"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
 }

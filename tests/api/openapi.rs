@@ -27,7 +27,7 @@ fn every_operation_documents_its_errors() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
             assert!(responses.contains_key("500"), "{method} {path}");
-            if op.get("security").is_some() {
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
                 for code in ["401", "403", "429"] {
                     assert!(responses.contains_key(code), "{method} {path} lacks {code}");
                 }
@@ -67,4 +67,55 @@ fn not_blank_patterns_are_the_checked_one() {
     for p in found {
         assert_eq!(p, regassist::domain::project::NOT_BLANK);
     }
+}
+
+/// Generators name methods after operationIds: each must exist, be unique, and read as a
+/// camelCase verb and noun (`listProjects`), so a route rename does not rename client methods.
+#[test]
+fn operation_ids_are_unique_camel_case_verb_noun() {
+    let spec: Value = serde_json::to_value(regassist::http::openapi_document()).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(
+                id.len() > 3
+                    && id.starts_with(|c: char| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric())
+                    && id.chars().any(|c| c.is_ascii_uppercase()),
+                "{method} {path}: operationId {id:?} is not camelCase verb+noun"
+            );
+            assert!(
+                seen.insert(id.to_string()),
+                "operationId {id} is used twice"
+            );
+        }
+    }
+}
+
+/// Every response names the request id header; the error responses of 429/503 name Retry-After.
+#[test]
+fn responses_document_their_headers() {
+    let spec: Value = serde_json::to_value(regassist::http::openapi_document()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let headers = &response["headers"];
+                assert!(
+                    headers.get("X-Request-ID").is_some(),
+                    "{method} {path} {status}"
+                );
+                if status == "429" || status == "503" {
+                    assert!(
+                        headers.get("Retry-After").is_some(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    let list = &spec["paths"]["/api/projects"]["get"]["responses"]["200"]["headers"];
+    assert!(list.get("X-Total-Count").is_some());
+    let created = &spec["paths"]["/api/projects"]["post"]["responses"]["201"]["headers"];
+    assert!(created.get("ETag").is_some() && created.get("Location").is_some());
 }

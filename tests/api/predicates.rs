@@ -482,10 +482,10 @@ with_fake_sqlite!(
             .await
             .unwrap();
         for name in [
-            "openfda_requests_total{endpoint=\"510k\",outcome=\"ok\"}",
-            "openfda_budget_remaining{window=\"minute\"}",
-            "openfda_budget_remaining{window=\"day\"}",
-            "predicate_searches_total{outcome=\"success\",source=\"openfda\",via=\"fetched\"}",
+            "regassist_openfda_requests_total{endpoint=\"510k\",outcome=\"ok\"}",
+            "regassist_openfda_budget_remaining{window=\"minute\"}",
+            "regassist_openfda_budget_remaining{window=\"day\"}",
+            "regassist_predicate_searches_total{outcome=\"success\",source=\"openfda\",via=\"fetched\"}",
         ] {
             assert!(metrics.contains(name), "{name} missing");
         }

@@ -81,10 +81,13 @@ both_backends!(
             .text()
             .await
             .unwrap();
-        assert!(metrics.contains("http_requests_total"), "{metrics}");
+        assert!(
+            metrics.contains("regassist_http_requests_total"),
+            "{metrics}"
+        );
         assert!(metrics.contains("route=\"/health/live\""));
-        assert!(metrics.contains("http_request_duration_seconds_bucket"));
-        assert!(metrics.contains("db_pool_max_connections"));
+        assert!(metrics.contains("regassist_http_request_duration_seconds_bucket"));
+        assert!(metrics.contains("regassist_db_pool_max_connections"));
 
         let spec: Value = app
             .get("/openapi.json")
