@@ -3,6 +3,7 @@
 //! mirror) -> rank. The cached value is the source's page, so ranking for a different subject
 //! text reuses it; the result carries `fetched_at` and openFDA's `meta.last_updated`.
 
+pub mod classifier;
 mod error;
 mod flight;
 mod pages;
@@ -52,6 +53,7 @@ pub struct PredicateSearch {
     pub flights: Flights,
     memo: pages::Memo,
     mirror_seen: mirror_view::MirrorSeen,
+    classifier: std::sync::Arc<classifier::Classifier>,
 }
 
 impl PredicateSearch {
@@ -67,6 +69,7 @@ impl PredicateSearch {
             flights: Flights::default(),
             memo: pages::Memo::default(),
             mirror_seen: mirror_view::MirrorSeen::default(),
+            classifier: std::sync::Arc::default(),
         }
     }
 
@@ -74,6 +77,11 @@ impl PredicateSearch {
     /// cache clear; other replicas forget theirs within `pages::MEMO_TTL`).
     pub fn forget(&self, prefix: &str) {
         self.memo.forget(prefix);
+    }
+
+    /// The classification index searches rank within (built on first use, rebuilt after imports).
+    pub fn classifier(&self) -> &std::sync::Arc<classifier::Classifier> {
+        &self.classifier
     }
 }
 
