@@ -215,6 +215,10 @@ async fn classification_figures(db: &Db, cases: &[Case]) {
         let s = index.suggest(&case.name, 5);
         latencies.push(started.elapsed());
         let right = s.first().is_some_and(|s| s.product_code == case.code);
+        if !right && std::env::var("CLASS_MISSES").is_ok() {
+            let got: Vec<String> = s.iter().take(3).map(|s| format!("{} {} {:.2}", s.product_code, s.device_name, s.confidence)).collect();
+            eprintln!("  class miss {} {:?} -> {got:?}", case.code, case.name);
+        }
         first += usize::from(right);
         five += usize::from(s.iter().any(|s| s.product_code == case.code));
         let true_panel = panels.get(&case.code).cloned().unwrap_or_default();
@@ -280,6 +284,87 @@ async fn classification_figures(db: &Db, cases: &[Case]) {
     );
 }
 
+/// Tunes nothing on the evaluated devices: every fifth record of the (already filtered) CSV sample
+/// is held out of the classification index, and a small grid of weights is scored on it.
+async fn dev_grid(db: &Db, files: &[PathBuf]) {
+    let csv = files.iter().find(|f| f.extension().is_some_and(|e| e == "csv")).unwrap();
+    let mut reader = csv::Reader::from_path(csv).unwrap();
+    let dev: Vec<(String, Case)> = reader
+        .records()
+        .map(|r| r.unwrap())
+        .enumerate()
+        .filter(|(i, r)| i % 5 == 0 && !r[5].is_empty())
+        .map(|(_, r)| (r[0].to_string(), Case { name: r[2].to_string(), code: r[5].to_string() }))
+        .collect();
+    let held: HashSet<String> = dev.iter().map(|d| d.0.clone()).collect();
+    let base = Params::default();
+    calibration_table(&load_index(db, &held, base).await.unwrap(), &dev);
+    if std::env::var("GRID").is_err() {
+        return;
+    }
+    let mut grid = vec![base];
+    for w_recent in [5.0, 10.0] {
+        grid.push(Params { w_recent, ..base });
+    }
+    for neighbours in [1, 5] {
+        grid.push(Params { neighbours, ..base });
+    }
+    grid.push(Params { w_trade: 3.0, ..base });
+    grid.push(Params { w_name: 0.5, ..base });
+    grid.push(Params { recent_year: 2010, w_recent: 5.0, ..base });
+    for params in grid {
+        let index = load_index(db, &held, params).await.unwrap();
+        let (mut first, mut five) = (0, 0);
+        for (_, case) in &dev {
+            let s = index.suggest(&case.name, 5);
+            first += usize::from(s.first().is_some_and(|s| s.product_code == case.code));
+            five += usize::from(s.iter().any(|s| s.product_code == case.code));
+        }
+        println!(
+            "dev n={}: first {:.1}%, top 5 {:.1}% with {params:?}",
+            dev.len(),
+            pct(first, dev.len()),
+            pct(five, dev.len())
+        );
+    }
+}
+
+/// The first suggestion's raw score against how often it is right on the development split,
+/// made monotone (pool adjacent violators): the table `domain::classify` calibrates with.
+fn calibration_table(index: &regassist::domain::classify::ClassIndex, dev: &[(String, Case)]) {
+    let mut points: Vec<(f64, f64)> = dev
+        .iter()
+        .filter_map(|(_, case)| {
+            let s = index.suggest(&case.name, 1);
+            let first = s.first()?;
+            Some((first.raw_confidence, f64::from(u8::from(first.product_code == case.code))))
+        })
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Blocks of (sum of raw, sum of right, count), merged while a block is less right than the one
+    // before it.
+    let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
+    for chunk in points.chunks(40) {
+        let sum_raw: f64 = chunk.iter().map(|p| p.0).sum();
+        let right: f64 = chunk.iter().map(|p| p.1).sum();
+        blocks.push((sum_raw, right, chunk.len() as f64));
+        while blocks.len() > 1 {
+            let (a, b) = (blocks[blocks.len() - 2], blocks[blocks.len() - 1]);
+            if a.1 / a.2 <= b.1 / b.2 {
+                break;
+            }
+            blocks.pop();
+            blocks.pop();
+            blocks.push((a.0 + b.0, a.1 + b.1, a.2 + b.2));
+        }
+    }
+    let table: Vec<String> = blocks
+        .iter()
+        .map(|(raw, right, n)| format!("({:.3}, {:.3})", raw / n, right / n))
+        .collect();
+    println!("calibration table ({} first suggestions): [{}]", points.len(), table.join(", "));
+}
+
 /// Whether the answer carries a confident first suggestion (the field, when the build has it).
 fn confident(s: &[regassist::domain::classify::Suggestion]) -> bool {
     let Some(first) = s.first() else { return false };
@@ -331,6 +416,10 @@ async fn main() {
                 files.len()
             );
         }
+    }
+    if args.iter().any(|a| a == "--dev") {
+        dev_grid(&db, &files).await;
+        return;
     }
     let ([t1, t5, share], mut lat) = predicate_figures(&db, &cases, misses).await;
     println!(

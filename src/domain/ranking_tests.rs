@@ -38,6 +38,7 @@ fn the_relevant_same_code_device_wins_and_reasons_explain_it() {
         text: "Disposable medical face mask for use in surgery",
         product_code: Some("FXX"),
         regulation_number: Some("878.4040"),
+        ..Subject::default()
     };
     let mut mask = cand(
         "K201470",
@@ -236,7 +237,7 @@ proptest! {
         text in "(infusion|pump|catheter|mask|surgical|venous|coronary| ){0,12}",
         subject_pc in prop::sample::select(vec!["FOZ", "FXX", "DQY", "GCJ"]),
     ) {
-        let subject = Subject { text: &text, product_code: Some(subject_pc), regulation_number: Some("880.5200") };
+        let subject = Subject { text: &text, product_code: Some(subject_pc), regulation_number: Some("880.5200"), ..Subject::default() };
         let i = pick.index(cands.len());
         let k = cands[i].k_number.clone();
         let mut matched = cands.clone();
@@ -256,7 +257,7 @@ proptest! {
         cands in prop::collection::vec(arb_candidate(), 0..12),
         text in "(infusion|pump|catheter|mask| ){0,8}",
     ) {
-        let subject = Subject { text: &text, product_code: Some("FOZ"), regulation_number: None };
+        let subject = Subject { text: &text, product_code: Some("FOZ"), regulation_number: None, ..Subject::default() };
         let forward = rank(&subject, cands.clone(), &definitions(), as_of());
         let mut reversed_input = cands;
         reversed_input.reverse();
