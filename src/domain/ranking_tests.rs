@@ -170,6 +170,106 @@ fn ties_break_on_the_k_number_and_definitions_count() {
     assert!(with_def[0].score > ranked[0].score);
 }
 
+/// Real records of the bundled 510(k) files.
+fn meters() -> Vec<Candidate> {
+    vec![
+        cand("K792155", "CO 2 METER", "CCK", "SESE", day(1979, 11, 27)),
+        cand("K840487", "T-METER", "HCS", "SESE", day(1984, 3, 12)),
+        cand(
+            "K855178",
+            "DIATRON BLOOD GLUCOSE METER",
+            "CGA",
+            "SESE",
+            day(1986, 8, 4),
+        ),
+        cand(
+            "K855202",
+            "GLUCOMETER M BLOOD GULCOSE METER",
+            "CGA",
+            "SESE",
+            day(1986, 7, 2),
+        ),
+    ]
+}
+
+#[test]
+fn two_rare_shared_words_beat_one_common_one() {
+    let subject = Subject {
+        text: "blood glucose meter",
+        ..Subject::default()
+    };
+    let ranked = rank(&subject, meters(), &BTreeMap::new(), as_of());
+    let at = |k: &str| ranked.iter().position(|r| r.candidate.k_number == k).unwrap();
+    assert_eq!(ranked[0].candidate.k_number, "K855178", "{ranked:#?}");
+    for short in ["K792155", "K840487"] {
+        assert!(at("K855178") < at(short), "{short} above the glucose meter");
+        assert!(at("K855202") < at(short), "{short} above the glucometer");
+    }
+}
+
+#[test]
+fn a_suggested_code_lifts_its_devices_and_says_why() {
+    let suggested = [SuggestedCode {
+        product_code: "CGA".into(),
+        confidence: 0.62,
+        rank: 0,
+    }];
+    let subject = Subject {
+        text: "meter",
+        suggested_codes: &suggested,
+        ..Subject::default()
+    };
+    let plain = Subject {
+        text: "meter",
+        ..Subject::default()
+    };
+    let before = rank(&plain, meters(), &BTreeMap::new(), as_of());
+    let ranked = rank(&subject, meters(), &BTreeMap::new(), as_of());
+    let score = |list: &[Ranked], k: &str| {
+        list.iter()
+            .find(|r| r.candidate.k_number == k)
+            .map(|r| r.score)
+            .unwrap()
+    };
+    for k in ["K855178", "K855202"] {
+        assert!(score(&ranked, k) > score(&before, k), "{k}");
+    }
+    for k in ["K792155", "K840487"] {
+        assert_eq!(score(&ranked, k), score(&before, k), "{k}");
+    }
+    let ranked: Vec<Ranked> = ranked
+        .into_iter()
+        .filter(|r| r.candidate.product_code.as_deref() == Some("CGA"))
+        .collect();
+    let reasons = ranked[0].reasons.join("; ");
+    assert!(
+        reasons.contains("classification's suggestion no. 1") && reasons.contains("0.62"),
+        "{reasons}"
+    );
+    // A code of the subject's own outranks any suggestion: suggestions are then ignored.
+    let own = Subject {
+        product_code: Some("CCK"),
+        ..subject
+    };
+    let ranked = rank(&own, meters(), &BTreeMap::new(), as_of());
+    assert_eq!(ranked[0].candidate.k_number, "K792155");
+    assert_eq!(ranked[1].score_breakdown.product_code_match, 0.0);
+}
+
+#[test]
+fn equal_scores_put_the_newer_decision_first() {
+    let subject = Subject {
+        text: "glucose meter",
+        ..Subject::default()
+    };
+    // Both older than 35 years: the same zero recency, so the same score.
+    let older = cand("K100001", "Glucose Meter", "CGA", "SESE", day(1980, 1, 1));
+    let newer = cand("K100002", "Glucose Meter", "CGA", "SESE", day(1985, 1, 1));
+    let ranked = rank(&subject, vec![older, newer], &BTreeMap::new(), as_of());
+    assert_eq!(ranked[0].score, ranked[1].score);
+    assert_eq!(ranked[0].candidate.k_number, "K100002");
+}
+
 fn arb_candidate() -> impl Strategy<Value = Candidate> {
     let words = prop::sample::subsequence(
         vec![
