@@ -18,7 +18,12 @@
 //! and p50/p99 of a suggestion.
 //! `--stages` also evaluates the search after each seed file, in the seed's order: what a
 //! newcomer gets while the bundled data is still loading.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -187,10 +192,7 @@ async fn predicate_figures(db: &Db, cases: &[Case], misses: bool) -> ([f64; 3], 
         any += usize::from(hits > 0);
         share += hits;
     }
-    (
-        [pct(first, n), pct(any, n), pct(share, 5 * n)],
-        latencies,
-    )
+    ([pct(first, n), pct(any, n), pct(share, 5 * n)], latencies)
 }
 
 async fn classification_figures(db: &Db, cases: &[Case]) {
@@ -216,7 +218,11 @@ async fn classification_figures(db: &Db, cases: &[Case]) {
         latencies.push(started.elapsed());
         let right = s.first().is_some_and(|s| s.product_code == case.code);
         if !right && std::env::var("CLASS_MISSES").is_ok() {
-            let got: Vec<String> = s.iter().take(3).map(|s| format!("{} {} {:.2}", s.product_code, s.device_name, s.confidence)).collect();
+            let got: Vec<String> = s
+                .iter()
+                .take(3)
+                .map(|s| format!("{} {} {:.2}", s.product_code, s.device_name, s.confidence))
+                .collect();
             eprintln!("  class miss {} {:?} -> {got:?}", case.code, case.name);
         }
         first += usize::from(right);
@@ -255,7 +261,9 @@ async fn classification_figures(db: &Db, cases: &[Case]) {
         pct(five, n),
         pct(panel_first, n)
     );
-    println!("  expected calibration error (10 bins) of the first suggestion's confidence: {ece:.3}");
+    println!(
+        "  expected calibration error (10 bins) of the first suggestion's confidence: {ece:.3}"
+    );
     for (i, (count, sum, right)) in bins.iter().enumerate() {
         if *count > 0 {
             println!(
@@ -276,7 +284,10 @@ async fn classification_figures(db: &Db, cases: &[Case]) {
         .map(|(p, (count, right))| format!("{p} {:.0}% of {count}", pct(*right, *count)))
         .collect();
     panels_line.sort();
-    println!("  right code first by review panel (>= 10 devices): {}", panels_line.join(", "));
+    println!(
+        "  right code first by review panel (>= 10 devices): {}",
+        panels_line.join(", ")
+    );
     println!(
         "  suggestion latency: p50 {:.2} ms, p99 {:.2} ms",
         percentile(&mut latencies, 0.5),
@@ -287,14 +298,25 @@ async fn classification_figures(db: &Db, cases: &[Case]) {
 /// Tunes nothing on the evaluated devices: every fifth record of the (already filtered) CSV sample
 /// is held out of the classification index, and a small grid of weights is scored on it.
 async fn dev_grid(db: &Db, files: &[PathBuf]) {
-    let csv = files.iter().find(|f| f.extension().is_some_and(|e| e == "csv")).unwrap();
+    let csv = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
     let mut reader = csv::Reader::from_path(csv).unwrap();
     let dev: Vec<(String, Case)> = reader
         .records()
         .map(|r| r.unwrap())
         .enumerate()
         .filter(|(i, r)| i % 5 == 0 && !r[5].is_empty())
-        .map(|(_, r)| (r[0].to_string(), Case { name: r[2].to_string(), code: r[5].to_string() }))
+        .map(|(_, r)| {
+            (
+                r[0].to_string(),
+                Case {
+                    name: r[2].to_string(),
+                    code: r[5].to_string(),
+                },
+            )
+        })
         .collect();
     let held: HashSet<String> = dev.iter().map(|d| d.0.clone()).collect();
     let base = Params::default();
@@ -309,9 +331,19 @@ async fn dev_grid(db: &Db, files: &[PathBuf]) {
     for neighbours in [1, 5] {
         grid.push(Params { neighbours, ..base });
     }
-    grid.push(Params { w_trade: 3.0, ..base });
-    grid.push(Params { w_name: 0.5, ..base });
-    grid.push(Params { recent_year: 2010, w_recent: 5.0, ..base });
+    grid.push(Params {
+        w_trade: 3.0,
+        ..base
+    });
+    grid.push(Params {
+        w_name: 0.5,
+        ..base
+    });
+    grid.push(Params {
+        recent_year: 2010,
+        w_recent: 5.0,
+        ..base
+    });
     for params in grid {
         let index = load_index(db, &held, params).await.unwrap();
         let (mut first, mut five) = (0, 0);
@@ -337,7 +369,10 @@ fn calibration_table(index: &regassist::domain::classify::ClassIndex, dev: &[(St
         .filter_map(|(_, case)| {
             let s = index.suggest(&case.name, 1);
             let first = s.first()?;
-            Some((first.raw_confidence, f64::from(u8::from(first.product_code == case.code))))
+            Some((
+                first.raw_confidence,
+                f64::from(u8::from(first.product_code == case.code)),
+            ))
         })
         .collect();
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -362,7 +397,11 @@ fn calibration_table(index: &regassist::domain::classify::ClassIndex, dev: &[(St
         .iter()
         .map(|(raw, right, n)| format!("({:.3}, {:.3})", raw / n, right / n))
         .collect();
-    println!("calibration table ({} first suggestions): [{}]", points.len(), table.join(", "));
+    println!(
+        "calibration table ({} first suggestions): [{}]",
+        points.len(),
+        table.join(", ")
+    );
 }
 
 /// Whether the answer carries a confident first suggestion (the field, when the build has it).

@@ -199,7 +199,12 @@ fn two_rare_shared_words_beat_one_common_one() {
         ..Subject::default()
     };
     let ranked = rank(&subject, meters(), &BTreeMap::new(), as_of());
-    let at = |k: &str| ranked.iter().position(|r| r.candidate.k_number == k).unwrap();
+    let at = |k: &str| {
+        ranked
+            .iter()
+            .position(|r| r.candidate.k_number == k)
+            .unwrap()
+    };
     assert_eq!(ranked[0].candidate.k_number, "K855178", "{ranked:#?}");
     for short in ["K792155", "K840487"] {
         assert!(at("K855178") < at(short), "{short} above the glucose meter");

@@ -219,7 +219,9 @@ async fn search_predicates(
             };
             match pages::page(search, &source, code_query).await {
                 Ok((p, _)) => extra.push(p),
-                Err(e) => tracing::warn!(error = %e, code = %s.product_code, "suggested code's page not read"),
+                Err(e) => {
+                    tracing::warn!(error = %e, code = %s.product_code, "suggested code's page not read")
+                }
             }
         }
     }
@@ -238,7 +240,10 @@ async fn suggest_codes(search: &PredicateSearch, text: &str) -> Vec<SuggestedCod
     let index = match search.classifier.index(&search.db).await {
         Ok(index) => index,
         Err(e) => {
-            tracing::warn!(error = format!("{e:#}"), "no classification index; ranking without suggested codes");
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "no classification index; ranking without suggested codes"
+            );
             return Vec::new();
         }
     };

@@ -167,7 +167,10 @@ both_backends!(
             .collect();
         // The one-shared-word meters (K792155 "CO 2 METER", K840487 "T-METER") never lead.
         assert!(names[0].to_lowercase().contains("glucose"), "{names:?}");
-        assert!(!names.contains(&"CO 2 METER") && !names.contains(&"T-METER"), "{names:?}");
+        assert!(
+            !names.contains(&"CO 2 METER") && !names.contains(&"T-METER"),
+            "{names:?}"
+        );
         let first = &results[0];
         let code = first["product_code"].as_str().unwrap();
         assert!(suggested.contains(&code), "{code} not in {suggested:?}");
@@ -183,7 +186,10 @@ both_backends!(
             .json()
             .await
             .unwrap();
-        assert_eq!(coded["meta"]["suggested_product_codes"], serde_json::json!([]));
+        assert_eq!(
+            coded["meta"]["suggested_product_codes"],
+            serde_json::json!([])
+        );
     }
 );
 
