@@ -33,8 +33,8 @@ impl Assistant {
         Assistant {
             db: audit.db().clone(),
             audit,
+            classifier: search.classifier().clone(),
             search,
-            classifier: Arc::default(),
         }
     }
 

@@ -51,9 +51,50 @@ pub struct Suggestion {
     pub regulatory_pathway: String,
     /// e.g. `21 CFR 880.5725`.
     pub cfr_sections: Vec<String>,
-    /// 0..1.
+    /// 0..1: how often a suggestion scored like this one is the right product code, measured on
+    /// 510(k)s the index did not hold (see `CALIBRATION`).
     pub confidence: f64,
+    /// False means "no confident suggestion": the confidence is below [`CONFIDENT`], so the code
+    /// is more likely wrong than right; review the alternatives rather than trust it.
+    pub confident: bool,
     pub reasons: Vec<String>,
+    /// The uncalibrated score share the confidence is read from (for the calibration itself).
+    #[serde(skip)]
+    pub raw_confidence: f64,
+}
+
+/// The confidence from which a suggestion is more likely right than wrong.
+pub const CONFIDENT: f64 = 0.5;
+
+/// Raw score share -> share of right first suggestions, measured on a development split of the
+/// bundled 510(k)s (every fifth record of the 2015–2026 sample, held out of the index; never the
+/// evaluated files), made monotone; `examples/predicate_eval.rs --dev` prints it.
+const CALIBRATION: &[(f64, f64)] = &[
+    (0.0, 0.05),
+    (0.047, 0.075),
+    (0.131, 0.192),
+    (0.259, 0.350),
+    (0.427, 0.375),
+    (0.545, 0.450),
+    (0.637, 0.575),
+    (0.869, 0.619),
+    (1.0, 0.84),
+];
+
+/// The calibrated confidence of a raw score share: linear between the table's points.
+fn calibrate(raw: f64) -> f64 {
+    let (first, last) = (CALIBRATION[0], CALIBRATION[CALIBRATION.len() - 1]);
+    if raw <= first.0 {
+        return first.1;
+    }
+    for pair in CALIBRATION.windows(2) {
+        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+        if raw <= x1 {
+            let t = if x1 > x0 { (raw - x0) / (x1 - x0) } else { 1.0 };
+            return y0 + t * (y1 - y0);
+        }
+    }
+    last.1
 }
 
 /// Weights of the scoring; the defaults were chosen on a development split of the mirror's own
@@ -306,7 +347,8 @@ impl ClassIndex {
         let coverage = (score / max_possible * 2.0).min(1.0);
         let denom: f64 = top.iter().map(|s| ((s - top[0]) * 8.0).exp()).sum();
         let share = ((score - top[0]) * 8.0).exp() / denom.max(1e-9);
-        let confidence = ((coverage * share) * 1000.0).round() / 1000.0;
+        let raw_confidence = coverage * share;
+        let confidence = (calibrate(raw_confidence) * 1000.0).round() / 1000.0;
 
         let mut reasons = Vec::new();
         if parts.name > 0.0 {
@@ -355,7 +397,9 @@ impl ClassIndex {
             regulatory_pathway: pathway.to_string(),
             cfr_sections: cfr,
             confidence,
+            confident: confidence >= CONFIDENT,
             reasons,
+            raw_confidence,
         }
     }
 }

@@ -3,9 +3,15 @@
 //! `score = eligible × recall_factor × Σ weight·component`, each component in 0..1:
 //! name relevance (BM25 of the subject's description and intended use against device names),
 //! definition relevance (BM25 against the classification definition of the candidate's product
-//! code), product-code match, regulation match, recency and decision type. Only substantially
-//! equivalent decisions are eligible; the rest score 0 and say why. Recalls scale the score down,
-//! a Class I recall heavily. Pure and deterministic: ties break on the K-number.
+//! code), product-code match (the subject's own code, or else one the classification suggests
+//! for the subject's text), regulation match, recency and decision type. Only substantially
+//! equivalent decisions are eligible; the rest score 0 and say why. Recalls scale the score
+//! down, a Class I recall heavily. Pure and deterministic: ties break on the newer decision,
+//! then the K-number.
+//!
+//! Name relevance is led by how much of the query a name carries (`reach`), scaled by how much
+//! of the name the query explains (`coverage`): one common shared word in a short name ("CO 2
+//! METER") cannot beat two rarer ones in a longer name ("BLOOD GLUCOSE METER").
 //!
 //! The definition corpus is keyed by product code and does not depend on the candidates, and
 //! the product-code weight is larger than the definition weight, so giving a candidate the
@@ -31,6 +37,10 @@ const W_DECISION: f64 = 0.10;
 /// candidate look irrelevant just because no device name repeats all of it.
 const IDEAL_TERMS: usize = 5;
 
+/// Part of the product-code weight a suggested code gets when its suggestion is the first and
+/// confident; less confident and later suggestions get their confidence's share of it.
+const SUGGESTED_MAX: f64 = 0.8;
+
 /// The device a predicate is sought for.
 #[derive(Debug, Clone, Default)]
 pub struct Subject<'a> {
@@ -38,6 +48,26 @@ pub struct Subject<'a> {
     pub text: &'a str,
     pub product_code: Option<&'a str>,
     pub regulation_number: Option<&'a str>,
+    /// Product codes the classification suggests for `text`, best first (used only without
+    /// `product_code`).
+    pub suggested_codes: &'a [SuggestedCode],
+}
+
+/// A product code the classification suggests for the subject's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestedCode {
+    pub product_code: String,
+    /// The suggestion's calibrated confidence, 0..1.
+    pub confidence: f64,
+    /// 0 for the first suggestion.
+    pub rank: usize,
+}
+
+/// How much a suggested code counts as a product-code match: the first suggestion at least half
+/// (a predicate under the likeliest code beats one under none), later ones by their confidence.
+fn suggested_weight(s: &SuggestedCode) -> f64 {
+    let floor = if s.rank == 0 { 0.5 } else { 0.0 };
+    SUGGESTED_MAX * s.confidence.max(floor).min(1.0)
 }
 
 /// The components, each 0..1, and the factors applied to their weighted sum.
@@ -109,10 +139,11 @@ fn decision(code: Option<&str>, description: Option<&str>) -> Decision {
 fn recency(decided: Option<NaiveDate>, as_of: NaiveDate) -> f64 {
     let Some(decided) = decided else { return 0.0 };
     let years = (as_of - decided).num_days() as f64 / 365.25;
-    if years <= 5.0 {
+    // Reviewers prefer predicates of the last ten years.
+    if years <= 10.0 {
         1.0
     } else {
-        ((30.0 - years) / 25.0).clamp(0.0, 1.0)
+        ((35.0 - years) / 25.0).clamp(0.0, 1.0)
     }
 }
 
@@ -158,6 +189,7 @@ pub struct Corpus {
     name_own: Vec<f64>,
     name_vocab: HashSet<String>,
     def_codes: Vec<String>,
+    def_docs: Vec<Vec<String>>,
     defs: Bm25,
     def_vocab: HashSet<String>,
 }
@@ -167,6 +199,38 @@ impl Corpus {
     pub fn new(candidates: Vec<Candidate>, definitions: &BTreeMap<String, String>) -> Self {
         let name_docs: Vec<Vec<String>> =
             candidates.iter().map(|c| terms(&c.device_name)).collect();
+        let defs: BTreeMap<String, Vec<String>> = definitions
+            .iter()
+            .map(|(code, d)| (code.clone(), terms(d)))
+            .collect();
+        Self::analysed(candidates, name_docs, defs)
+    }
+
+    /// One corpus over several (a search's text page and the pages of its suggested product
+    /// codes), each K-number once, without analysing any text again.
+    pub fn merged(parts: &[&Corpus]) -> Self {
+        let mut seen = HashSet::new();
+        let (mut candidates, mut name_docs) = (Vec::new(), Vec::new());
+        let mut defs = BTreeMap::new();
+        for part in parts {
+            for (c, doc) in part.candidates.iter().zip(&part.name_docs) {
+                if seen.insert(c.k_number.as_str()) {
+                    candidates.push(c.clone());
+                    name_docs.push(doc.clone());
+                }
+            }
+            for (code, doc) in part.def_codes.iter().zip(&part.def_docs) {
+                defs.entry(code.clone()).or_insert_with(|| doc.clone());
+            }
+        }
+        Self::analysed(candidates, name_docs, defs)
+    }
+
+    fn analysed(
+        candidates: Vec<Candidate>,
+        name_docs: Vec<Vec<String>>,
+        definitions: BTreeMap<String, Vec<String>>,
+    ) -> Self {
         let names = Bm25::new(&name_docs);
         let name_own = name_docs
             .iter()
@@ -174,8 +238,8 @@ impl Corpus {
             .map(|(i, d)| names.score(d, i))
             .collect();
         let name_vocab = name_docs.iter().flatten().cloned().collect();
-        let def_codes = definitions.keys().cloned().collect();
-        let def_docs: Vec<Vec<String>> = definitions.values().map(|d| terms(d)).collect();
+        let (def_codes, def_docs): (Vec<String>, Vec<Vec<String>>) =
+            definitions.into_iter().unzip();
         let defs = Bm25::new(&def_docs);
         let def_vocab = def_docs.iter().flatten().cloned().collect();
         Self {
@@ -185,6 +249,7 @@ impl Corpus {
             name_own,
             name_vocab,
             def_codes,
+            def_docs,
             defs,
             def_vocab,
         }
@@ -225,6 +290,18 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// The suggestion naming `c`'s product code, when the subject has no code of its own.
+    fn suggested(&self, c: &Candidate) -> Option<&'a SuggestedCode> {
+        if self.subject.product_code.is_some() {
+            return None;
+        }
+        let pc = c.product_code.as_deref()?;
+        self.subject
+            .suggested_codes
+            .iter()
+            .find(|s| s.product_code == pc)
+    }
+
     /// Candidate `i`'s score and breakdown.
     fn score(&self, corpus: &Corpus, i: usize) -> (f64, Breakdown) {
         let c = &corpus.candidates[i];
@@ -242,7 +319,8 @@ impl<'a> Pass<'a> {
         } else {
             0.0
         };
-        let text_relevance = 0.75 * coverage + 0.25 * reach;
+        // Reach leads: a name must carry the query's telling words before its brevity counts.
+        let text_relevance = reach * (0.6 + 0.4 * coverage);
         // `def_codes` is sorted: it holds a BTreeMap's keys.
         let def_index = c
             .product_code
@@ -255,7 +333,11 @@ impl<'a> Pass<'a> {
             _ => 0.0,
         };
         let same_code = matches!((self.subject.product_code, c.product_code.as_deref()), (Some(s), Some(p)) if s == p);
-        let product_code_match = if same_code { 1.0 } else { 0.0 };
+        let product_code_match = if same_code {
+            1.0
+        } else {
+            self.suggested(c).map_or(0.0, suggested_weight)
+        };
         let regulation = regulation_match(
             self.subject.regulation_number,
             c.regulation_number.as_deref(),
@@ -311,7 +393,17 @@ impl<'a> Pass<'a> {
         if b.definition_relevance > 0.0 {
             reasons.push("classification definition matches the description".to_string());
         }
+        let suggested = self.suggested(c);
         match (b.product_code_match > 0.0, c.product_code.as_deref()) {
+            (true, Some(pc)) if suggested.is_some() => {
+                if let Some(s) = suggested {
+                    reasons.push(format!(
+                        "product code {pc} is the classification's suggestion no. {} for your text (confidence {:.2})",
+                        s.rank + 1,
+                        s.confidence
+                    ));
+                }
+            }
             (true, Some(pc)) => reasons.push(format!("same product code ({pc})")),
             (false, Some(pc)) if self.subject.product_code.is_some() => {
                 reasons.push(format!("different product code ({pc})"))
@@ -341,7 +433,7 @@ impl<'a> Pass<'a> {
         reasons
     }
 
-    /// Every candidate's score, best first, ties by K-number.
+    /// Every candidate's score, best first, ties by the newer decision, then the K-number.
     fn order(&self, corpus: &Corpus) -> Vec<(f64, usize, Breakdown)> {
         let mut scored: Vec<(f64, usize, Breakdown)> = (0..corpus.candidates.len())
             .map(|i| {
@@ -350,11 +442,10 @@ impl<'a> Pass<'a> {
             })
             .collect();
         scored.sort_by(|a, b| {
-            b.0.total_cmp(&a.0).then_with(|| {
-                corpus.candidates[a.1]
-                    .k_number
-                    .cmp(&corpus.candidates[b.1].k_number)
-            })
+            let (ca, cb) = (&corpus.candidates[a.1], &corpus.candidates[b.1]);
+            b.0.total_cmp(&a.0)
+                .then_with(|| cb.decision_date.cmp(&ca.decision_date))
+                .then_with(|| ca.k_number.cmp(&cb.k_number))
         });
         scored
     }

@@ -38,6 +38,7 @@ fn the_relevant_same_code_device_wins_and_reasons_explain_it() {
         text: "Disposable medical face mask for use in surgery",
         product_code: Some("FXX"),
         regulation_number: Some("878.4040"),
+        ..Subject::default()
     };
     let mut mask = cand(
         "K201470",
@@ -168,6 +169,111 @@ fn ties_break_on_the_k_number_and_definitions_count() {
     assert!(with_def[0].score > ranked[0].score);
 }
 
+/// Real records of the bundled 510(k) files.
+fn meters() -> Vec<Candidate> {
+    vec![
+        cand("K792155", "CO 2 METER", "CCK", "SESE", day(1979, 11, 27)),
+        cand("K840487", "T-METER", "HCS", "SESE", day(1984, 3, 12)),
+        cand(
+            "K855178",
+            "DIATRON BLOOD GLUCOSE METER",
+            "CGA",
+            "SESE",
+            day(1986, 8, 4),
+        ),
+        cand(
+            "K855202",
+            "GLUCOMETER M BLOOD GULCOSE METER",
+            "CGA",
+            "SESE",
+            day(1986, 7, 2),
+        ),
+    ]
+}
+
+#[test]
+fn two_rare_shared_words_beat_one_common_one() {
+    let subject = Subject {
+        text: "blood glucose meter",
+        ..Subject::default()
+    };
+    let ranked = rank(&subject, meters(), &BTreeMap::new(), as_of());
+    let at = |k: &str| {
+        ranked
+            .iter()
+            .position(|r| r.candidate.k_number == k)
+            .unwrap()
+    };
+    assert_eq!(ranked[0].candidate.k_number, "K855178", "{ranked:#?}");
+    for short in ["K792155", "K840487"] {
+        assert!(at("K855178") < at(short), "{short} above the glucose meter");
+        assert!(at("K855202") < at(short), "{short} above the glucometer");
+    }
+}
+
+#[test]
+fn a_suggested_code_lifts_its_devices_and_says_why() {
+    let suggested = [SuggestedCode {
+        product_code: "CGA".into(),
+        confidence: 0.62,
+        rank: 0,
+    }];
+    let subject = Subject {
+        text: "meter",
+        suggested_codes: &suggested,
+        ..Subject::default()
+    };
+    let plain = Subject {
+        text: "meter",
+        ..Subject::default()
+    };
+    let before = rank(&plain, meters(), &BTreeMap::new(), as_of());
+    let ranked = rank(&subject, meters(), &BTreeMap::new(), as_of());
+    let score = |list: &[Ranked], k: &str| {
+        list.iter()
+            .find(|r| r.candidate.k_number == k)
+            .map(|r| r.score)
+            .unwrap()
+    };
+    for k in ["K855178", "K855202"] {
+        assert!(score(&ranked, k) > score(&before, k), "{k}");
+    }
+    for k in ["K792155", "K840487"] {
+        assert_eq!(score(&ranked, k), score(&before, k), "{k}");
+    }
+    let ranked: Vec<Ranked> = ranked
+        .into_iter()
+        .filter(|r| r.candidate.product_code.as_deref() == Some("CGA"))
+        .collect();
+    let reasons = ranked[0].reasons.join("; ");
+    assert!(
+        reasons.contains("classification's suggestion no. 1") && reasons.contains("0.62"),
+        "{reasons}"
+    );
+    // A code of the subject's own outranks any suggestion: suggestions are then ignored.
+    let own = Subject {
+        product_code: Some("CCK"),
+        ..subject
+    };
+    let ranked = rank(&own, meters(), &BTreeMap::new(), as_of());
+    assert_eq!(ranked[0].candidate.k_number, "K792155");
+    assert_eq!(ranked[1].score_breakdown.product_code_match, 0.0);
+}
+
+#[test]
+fn equal_scores_put_the_newer_decision_first() {
+    let subject = Subject {
+        text: "glucose meter",
+        ..Subject::default()
+    };
+    // Both older than 35 years: the same zero recency, so the same score.
+    let older = cand("K100001", "Glucose Meter", "CGA", "SESE", day(1980, 1, 1));
+    let newer = cand("K100002", "Glucose Meter", "CGA", "SESE", day(1985, 1, 1));
+    let ranked = rank(&subject, vec![older, newer], &BTreeMap::new(), as_of());
+    assert_eq!(ranked[0].score, ranked[1].score);
+    assert_eq!(ranked[0].candidate.k_number, "K100002");
+}
+
 fn arb_candidate() -> impl Strategy<Value = Candidate> {
     let words = prop::sample::subsequence(
         vec![
@@ -237,7 +343,7 @@ proptest! {
         text in "(infusion|pump|catheter|mask|surgical|venous|coronary| ){0,12}",
         subject_pc in prop::sample::select(vec!["FOZ", "FXX", "DQY", "GCJ"]),
     ) {
-        let subject = Subject { text: &text, product_code: Some(subject_pc), regulation_number: Some("880.5200") };
+        let subject = Subject { text: &text, product_code: Some(subject_pc), regulation_number: Some("880.5200"), ..Subject::default() };
         let i = pick.index(cands.len());
         let k = cands[i].k_number.clone();
         let mut matched = cands.clone();
@@ -257,7 +363,7 @@ proptest! {
         cands in prop::collection::vec(arb_candidate(), 0..12),
         text in "(infusion|pump|catheter|mask| ){0,8}",
     ) {
-        let subject = Subject { text: &text, product_code: Some("FOZ"), regulation_number: None };
+        let subject = Subject { text: &text, product_code: Some("FOZ"), regulation_number: None, ..Subject::default() };
         let forward = rank(&subject, cands.clone(), &definitions(), as_of());
         let mut reversed_input = cands;
         reversed_input.reverse();

@@ -69,6 +69,9 @@ pub struct SuggestQuery {
 pub struct Suggestions {
     /// Best first.
     pub results: Vec<Suggestion>,
+    /// False means "no confident suggestion": no product code is more likely right than wrong
+    /// for this text (the results are alternatives to review, or none matched).
+    pub confident: bool,
 }
 
 /// Product codes ranked for a free-text description (empty when no word matches).
@@ -93,8 +96,10 @@ async fn suggest(
         return Err(ApiError::field("limit", "must be between 1 and 20"));
     }
     let index = state.assistant.classifier().index(&state.db).await?;
+    let results = index.suggest(q, limit);
     Ok(Json(Suggestions {
-        results: index.suggest(q, limit),
+        confident: results.first().is_some_and(|s| s.confident),
+        results,
     }))
 }
 

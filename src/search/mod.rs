@@ -3,6 +3,7 @@
 //! mirror) -> rank. The cached value is the source's page, so ranking for a different subject
 //! text reuses it; the result carries `fetched_at` and openFDA's `meta.last_updated`.
 
+pub mod classifier;
 mod error;
 mod flight;
 mod pages;
@@ -31,7 +32,7 @@ use crate::cache::Cache;
 use crate::config::{Config, OpenFdaMode};
 use crate::db::Db;
 use crate::domain::candidate::ProductCodeInfo;
-use crate::domain::ranking::{rank_top, Ranked, Subject};
+use crate::domain::ranking::{rank_top, Corpus, Ranked, Subject, SuggestedCode};
 use crate::openfda::query::significant_words;
 use crate::openfda::OpenFda;
 
@@ -53,6 +54,7 @@ pub struct PredicateSearch {
     pub flights: Flights,
     memo: pages::Memo,
     mirror_seen: mirror_view::MirrorSeen,
+    classifier: std::sync::Arc<classifier::Classifier>,
 }
 
 impl PredicateSearch {
@@ -68,6 +70,7 @@ impl PredicateSearch {
             flights: Flights::default(),
             memo: pages::Memo::default(),
             mirror_seen: mirror_view::MirrorSeen::default(),
+            classifier: std::sync::Arc::default(),
         }
     }
 
@@ -75,6 +78,11 @@ impl PredicateSearch {
     /// cache clear; other replicas forget theirs within `pages::MEMO_TTL`).
     pub fn forget(&self, prefix: &str) {
         self.memo.forget(prefix);
+    }
+
+    /// The classification index searches rank within (built on first use, rebuilt after imports).
+    pub fn classifier(&self) -> &std::sync::Arc<classifier::Classifier> {
+        &self.classifier
     }
 }
 
@@ -97,6 +105,9 @@ pub struct SearchMeta {
     /// False when recalls could not be checked (no recall data in the mirror, or the lookup
     /// failed); each candidate's `safety` says what was checked for it.
     pub recalls_checked: bool,
+    /// Without a `product_code`, the product codes the classification suggests for the text,
+    /// best first: candidates under them rank higher (their reasons say so). Empty otherwise.
+    pub suggested_product_codes: Vec<String>,
 }
 
 /// Ranked candidates with what ranking knew of their product codes.
@@ -172,6 +183,9 @@ impl PredicateSearch {
     }
 }
 
+/// How many of the classification's suggestions a text search ranks within.
+const SUGGESTED_CODES: usize = 3;
+
 async fn search_predicates(
     search: &PredicateSearch,
     q: &PredicateQuery,
@@ -179,7 +193,7 @@ async fn search_predicates(
 ) -> Result<SearchResult, SearchError> {
     let source = search.choose_source().await;
     let sq = normalise(q, search.fetch_limit);
-    let outcome = pages::page(search, &source, sq).await;
+    let outcome = pages::page(search, &source, sq.clone()).await;
     let (page, how) = match outcome {
         Ok(found) => found,
         Err(e) => {
@@ -190,17 +204,83 @@ async fn search_predicates(
     // `outcome` is success/error (what the runbook's alert divides); `via` says how it was served.
     metrics::counter!("predicate_searches_total", "outcome" => "success", "source" => source.name(), "via" => how)
         .increment(1);
-    Ok(rank_page(&page, q, subject_text, how == "cache_hit"))
+    let suggested = if q.product_code.is_none() {
+        suggest_codes(search, subject_text).await
+    } else {
+        Vec::new()
+    };
+    // On the mirror, the suggested codes' own newest decisions join the candidates: the text
+    // page alone may hold none of them. (On openFDA each would spend the shared budget.)
+    let mut extra = Vec::new();
+    if matches!(source, CandidateSource::Mirror { .. }) {
+        for s in &suggested {
+            let code_query = SourceQuery {
+                words: Vec::new(),
+                product_code: Some(s.product_code.clone()),
+                ..sq.clone()
+            };
+            match pages::page(search, &source, code_query).await {
+                Ok((p, _)) => extra.push(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, code = %s.product_code, "suggested code's page not read")
+                }
+            }
+        }
+    }
+    Ok(rank_pages(
+        &page,
+        &extra,
+        q,
+        subject_text,
+        &suggested,
+        how == "cache_hit",
+    ))
 }
 
-/// Ranks a page for the subject and keeps the eligible, best `limit`.
-pub fn rank_page(
+/// The classification's best product codes for `text` (none when it has no index yet).
+async fn suggest_codes(search: &PredicateSearch, text: &str) -> Vec<SuggestedCode> {
+    let index = match search.classifier.index(&search.db).await {
+        Ok(index) => index,
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "no classification index; ranking without suggested codes"
+            );
+            return Vec::new();
+        }
+    };
+    index
+        .suggest(text, SUGGESTED_CODES)
+        .into_iter()
+        .enumerate()
+        .map(|(rank, s)| SuggestedCode {
+            product_code: s.product_code,
+            confidence: s.confidence,
+            rank,
+        })
+        .collect()
+}
+
+/// Ranks the text page together with the pages of the suggested product codes and keeps the
+/// eligible, best `limit`.
+fn rank_pages(
     prepared: &Prepared,
+    extra: &[std::sync::Arc<Prepared>],
     q: &PredicateQuery,
     subject_text: &str,
+    suggested: &[SuggestedCode],
     cached: bool,
 ) -> SearchResult {
     let page = &prepared.page;
+    let merged;
+    let corpus = if extra.is_empty() {
+        &prepared.corpus
+    } else {
+        let mut parts = vec![&prepared.corpus];
+        parts.extend(extra.iter().map(|p| &p.corpus));
+        merged = Corpus::merged(&parts);
+        &merged
+    };
     let subject_code = q.product_code.as_deref();
     let subject = Subject {
         text: subject_text,
@@ -208,19 +288,20 @@ pub fn rank_page(
         regulation_number: subject_code
             .and_then(|pc| page.product_codes.get(pc))
             .and_then(|i| i.regulation_number.as_deref()),
+        suggested_codes: suggested,
     };
-    let top = rank_top(
-        &subject,
-        &prepared.corpus,
-        Utc::now().date_naive(),
-        q.limit.max(1),
-    );
+    let top = rank_top(&subject, corpus, Utc::now().date_naive(), q.limit.max(1));
     // Only the classification facts of the candidates shown, not the whole page's.
+    let facts = |pc: &String| {
+        std::iter::once(page)
+            .chain(extra.iter().map(|p| &p.page))
+            .find_map(|p| p.product_codes.get_key_value(pc))
+    };
     let product_codes = top
         .results
         .iter()
         .filter_map(|r| r.candidate.product_code.as_ref())
-        .filter_map(|pc| page.product_codes.get_key_value(pc))
+        .filter_map(facts)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     SearchResult {
@@ -234,6 +315,7 @@ pub fn rank_page(
             source_total: page.total,
             excluded_ineligible: top.excluded,
             recalls_checked: page.recalls_checked,
+            suggested_product_codes: suggested.iter().map(|s| s.product_code.clone()).collect(),
         },
         product_codes,
     }

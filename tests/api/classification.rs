@@ -137,6 +137,12 @@ both_backends!(
             let best = &results[0];
             let confidence = best["confidence"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&confidence), "{confidence}");
+            // "No confident suggestion" is said, per result and for the answer, by one rule.
+            for r in results {
+                let sure = r["confidence"].as_f64().unwrap() >= 0.5;
+                assert_eq!(r["confident"], sure, "{r}");
+            }
+            assert_eq!(body["confident"], best["confident"], "{body}");
             assert!(["510k", "De Novo", "PMA", "Exempt"]
                 .contains(&best["regulatory_pathway"].as_str().unwrap()));
             assert!(!best["reasons"].as_array().unwrap().is_empty());

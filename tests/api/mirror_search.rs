@@ -127,3 +127,73 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_text_search_ranks_within_the_suggested_product_codes,
+    &[
+        ("OPENFDA_MODE", "mirror"),
+        ("OPENFDA_BASE_URL", "http://127.0.0.1:1")
+    ],
+    |app: TestApp| async move {
+        regassist::mirror::ensure_classification(&app.state.db)
+            .await
+            .unwrap();
+        for file in [CSV, OLDER_PMN, MIDDLE_PMN] {
+            regassist::mirror::import_file(&app.state.db, std::path::Path::new(file), false)
+                .await
+                .unwrap();
+        }
+        let token = app.jwt_for("searcher");
+        let body: Value = app
+            .get("/api/predicates/search?q=blood%20glucose%20meter&limit=10")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let suggested: Vec<&str> = body["meta"]["suggested_product_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(!suggested.is_empty(), "{body}");
+        let results = body["results"].as_array().unwrap();
+        let names: Vec<&str> = results
+            .iter()
+            .map(|r| r["device_name"].as_str().unwrap())
+            .collect();
+        // The one-shared-word meters (K792155 "CO 2 METER", K840487 "T-METER") never lead.
+        assert!(names[0].to_lowercase().contains("glucose"), "{names:?}");
+        assert!(
+            !names.contains(&"CO 2 METER") && !names.contains(&"T-METER"),
+            "{names:?}"
+        );
+        let first = &results[0];
+        let code = first["product_code"].as_str().unwrap();
+        assert!(suggested.contains(&code), "{code} not in {suggested:?}");
+        let reasons = first["reasons"].to_string();
+        assert!(reasons.contains("classification's suggestion"), "{reasons}");
+        // With a product code of the caller's own, nothing is suggested.
+        let coded: Value = app
+            .get("/api/predicates/search?q=blood%20glucose%20meter&product_code=CGA&limit=3")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            coded["meta"]["suggested_product_codes"],
+            serde_json::json!([])
+        );
+    }
+);
+
+const MIDDLE_PMN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data-fda/510k/pmn8185_2026-08.txt"
+);
