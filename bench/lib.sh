@@ -13,6 +13,8 @@ fi
 [ -x "$BIN" ] || { echo "BIN=$BIN is not an executable" >&2; exit 1; }
 mkdir -p "$OUT"
 SECRET="bench-secret-bench-secret-bench-secret-0123"
+# PostgreSQL mode refuses to start without a checkpoint key (embedded mode makes its own file).
+CHECKPOINT_KEY="bench-checkpoint-key-bench-checkpoint-key-0123"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -85,7 +87,7 @@ stop_server() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null; wait "$PID" 2>/d
 start_server() { # env assignments...; sets PID, STARTUP_MS, IDLE_RSS_KB
   local t0 t1
   t0=$(date +%s%N)
-  env "$@" PORT="$PORT" REGASSIST_HOST=127.0.0.1 JWT_SECRET="$SECRET" API_RATE_PER_MINUTE=0 \
+  env "$@" PORT="$PORT" REGASSIST_HOST=127.0.0.1 JWT_SECRET="$SECRET" AUDIT_CHECKPOINT_KEY="$CHECKPOINT_KEY" API_RATE_PER_MINUTE=0 \
     RUST_LOG=warn "$BIN" serve >"$OUT/server.log" 2>&1 &
   PID=$!
   for _ in $(seq 1 400); do curl -sf "$BASE/health/ready" >/dev/null && break; sleep 0.025; done

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::audit::offline::{csv_trailer, export_links, ChainLink};
-use crate::audit::{format_at, Checkpoint, Verification};
+use crate::audit::{self, format_at, Checkpoint, Verification};
 use crate::db::audit::{self as store, AuditFilter, AuditRow};
 use crate::db::projects;
 use crate::error::{ApiError, ApiResult};

@@ -295,64 +295,6 @@ both_backends!(
 );
 
 both_backends!(
-    cutting_off_the_newest_rows_is_caught_by_the_checkpoint,
-    &[(
-        "AUDIT_CHECKPOINT_KEY",
-        "checkpoint-key-for-tests-0123456789abcdef"
-    )],
-    |app: TestApp| async move {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cp.json");
-        let path = path.to_str().unwrap();
-        let (auditor, _, _) = seed(&app).await;
-        let cp = regassist::audit::write_checkpoint(
-            &app.state.audit,
-            b"checkpoint-key-for-tests-0123456789abcdef",
-            path,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        assert_eq!(cp.head_seq, 7);
-        let check = |db: Db, key: &'static [u8], path: String| async move {
-            let (cp, state) = regassist::audit::load_checkpoint(&path, Some(key));
-            regassist::audit::verify(&db, cp.as_ref(), state, None)
-                .await
-                .unwrap()
-        };
-        let v = check(
-            app.state.db.clone(),
-            b"checkpoint-key-for-tests-0123456789abcdef",
-            path.to_string(),
-        )
-        .await;
-        assert!(v.is_valid);
-        assert_eq!(v.checkpoint, "matched");
-        bypass(&app.state.db, "DELETE FROM audit_events WHERE seq >= 6").await;
-        // The chain that is left is internally consistent...
-        assert_eq!(
-            verify(&app, &auditor).await["is_valid"],
-            true,
-            "no checkpoint configured for the server's file"
-        );
-        // ...but the signed checkpoint shows the cut.
-        let v = check(
-            app.state.db.clone(),
-            b"checkpoint-key-for-tests-0123456789abcdef",
-            path.to_string(),
-        )
-        .await;
-        assert!(!v.is_valid);
-        assert_eq!(v.checkpoint, "truncated");
-        assert_eq!(v.first_invalid_seq, Some(6));
-        // A checkpoint signed with another key is not trusted.
-        let v = check(app.state.db.clone(), b"wrong-key", path.to_string()).await;
-        assert!(!v.is_valid);
-        assert_eq!(v.checkpoint, "bad_signature");
-    }
-);
-
-both_backends!(
     two_hundred_concurrent_writers_make_one_chain,
     &[],
     |app: TestApp| async move {

@@ -69,7 +69,7 @@ fn assert_refused(outcome: &Outcome, needle: &str) {
 /// Rewrites the chain from `from` on as a superuser could: a changed reason at `from` and every
 /// later row's hash recomputed, so the chain is consistent in itself.
 async fn rewrite_from(db: &Db, from: i64) {
-    let rows: Vec<AuditRow> = regassist::db::audit::all(db, &AuditFilter::default())
+    let rows: Vec<AuditRow> = regassist::db::audit::all(db, &AuditFilter::default(), 1_000_000)
         .await
         .unwrap();
     let mut prev = rows[(from - 2) as usize].hash.clone();
