@@ -547,8 +547,8 @@ both_backends!(
                 .await
                 .unwrap()
         };
-        let failed = "security_events_total{kind=\"sign_in_failed\"}";
-        let forbidden = "security_events_total{kind=\"forbidden\"}";
+        let failed = "regassist_security_events_total{kind=\"sign_in_failed\"}";
+        let forbidden = "regassist_security_events_total{kind=\"forbidden\"}";
         let user = app.jwt_for("nosy");
         assert_eq!(status_of(&app, &user, "/api/users/me").await, 200);
         let page = metrics().await;
