@@ -84,7 +84,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A download of the selected rows with the chain's verification result. */
+        /**
+         * A download of the selected rows with a verification result: for one project, its rows'
+         *     hashes and links; for the whole log, the whole chain.
+         */
         post: operations["exportAuditTrail"];
         delete?: never;
         options?: never;
@@ -184,7 +187,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One 510(k) or De Novo decision, with openFDA's field names. */
+        /**
+         * One 510(k) or De Novo decision, with openFDA's field names, and its safety block from the
+         *     mirror (`recalls_status`/`events_status` say `no_data` when nothing of the kind was imported).
+         */
         get: operations["get510kRecord"];
         put?: never;
         post?: never;
@@ -330,7 +336,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The project's stored candidates, best first; count in `X-Total-Count`. */
+        /** A page of the project's stored candidates, best first; the total in `X-Total-Count`. */
         get: operations["listProjectPredicates"];
         put?: never;
         post?: never;
@@ -488,8 +494,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Every check. 200 while the database answers (`degraded` when Redis or openFDA is failing);
-         *     503 when the database is down.
+         * Every check. 200 while the database answers (`degraded` when Redis or openFDA is failing, or
+         *     the audit trail's checkpoint was refused); 503 when the database is down.
          */
         get: operations["getHealth"];
         put?: never;
@@ -652,9 +658,16 @@ export interface components {
         };
         AuditExport: {
             canonical_encoding: string;
+            checkpoint?: null | components["schemas"]["Checkpoint"];
             entries: components["schemas"]["AuditEntry"][];
             from?: string | null;
             hash_algorithm: string;
+            /**
+             * @description `{seq, prev_hash, hash}` of every chain row from the first exported row to the
+             *     checkpoint that is not itself exported: with them the export is checked offline
+             *     (`regassist audit verify-export`, `docs/verify_audit_export.py`).
+             */
+            links: components["schemas"]["ChainLink"][];
             /** Format: int64 */
             project_id?: number | null;
             to?: string | null;
@@ -665,6 +678,11 @@ export interface components {
             /** Format: int64 */
             total_count: number;
         };
+        /**
+         * @description Whether a kind of safety data was looked at for a candidate.
+         * @enum {string}
+         */
+        Availability: "checked" | "no_data" | "not_checked" | "failed";
         /** @description The components, each 0..1, and the factors applied to their weighted sum. */
         Breakdown: {
             /** Format: double */
@@ -677,7 +695,7 @@ export interface components {
             product_code_match: number;
             /**
              * Format: double
-             * @description 1 without recalls; 0.4 with a Class I recall.
+             * @description 1 without recalls; 0.4 with a Class I recall (see `safety::recall_factor`).
              */
             recall_factor: number;
             /** Format: double */
@@ -718,9 +736,19 @@ export interface components {
             /** @description `K`, `DEN` or `BK` and six digits. */
             k_number: string;
             product_code?: string | null;
-            /** @description Recalls on record for this K-number, when they were looked up. */
-            recalls?: components["schemas"]["RecallFlag"][];
             regulation_number?: string | null;
+            /** @description Recalls and adverse events, with whether they were checked at all. */
+            safety?: components["schemas"]["Safety"];
+        };
+        /**
+         * @description A chain row's place without its content: lets an export prove the links across rows it leaves
+         *     out.
+         */
+        ChainLink: {
+            hash: string;
+            prev_hash: string;
+            /** Format: int64 */
+            seq: number;
         };
         /** @description One component's state. */
         Check: {
@@ -731,6 +759,15 @@ export interface components {
             message: string;
             /** @description `connected`, `disconnected`, `not_configured`, `ok`, `degraded`, ... */
             status: string;
+        };
+        /** @description A signed `(head_seq, head_hash)` kept outside the table. */
+        Checkpoint: {
+            at: string;
+            head_hash: string;
+            /** Format: int64 */
+            head_seq: number;
+            /** @description Lowercase hex HMAC-SHA256 of `regassist-audit-checkpoint:v1:{head_seq}:{head_hash}:{at}`. */
+            signature: string;
         };
         /** @enum {string} */
         CircuitState: "closed" | "open" | "half_open";
@@ -795,6 +832,8 @@ export interface components {
             project: components["schemas"]["Project"];
             /** @description The newest assistant interactions (at most 10). */
             recent_activity: components["schemas"]["AgentInteraction"][];
+            /** @description The selected predicates' recalls and adverse events, and whether they were checked. */
+            selected_predicate_safety: components["schemas"]["PredicateSafety"][];
             statistics: components["schemas"]["Statistics"];
         };
         /**
@@ -824,6 +863,10 @@ export interface components {
             /** @description `510k`, `De Novo`, `PMA` or `Exempt`. */
             regulatory_pathway: string;
             sources: string[];
+        };
+        /** @description A mirrored 510(k) with its safety block. */
+        DeviceRecord: components["schemas"]["Fda510k"] & {
+            safety: components["schemas"]["Safety"];
         };
         /**
          * @description The error body of every non-2xx answer.
@@ -859,6 +902,28 @@ export interface components {
          * @enum {string}
          */
         ErrorCode: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "upstream_error" | "service_unavailable" | "timeout" | "internal_error";
+        /** @description Adverse-event counts of a candidate. */
+        EventCounts: {
+            device?: null | components["schemas"]["EventTally"];
+            product_code?: null | components["schemas"]["EventTally"];
+        };
+        /** @description Adverse-event reports naming one 510(k) or one product code. */
+        EventTally: {
+            /** @description Newest year first. */
+            by_year: components["schemas"]["YearTally"][];
+            /** Format: int64 */
+            death: number;
+            /** Format: int64 */
+            injury: number;
+            /** @description The K-number or the product code counted. */
+            key: string;
+            /** Format: int64 */
+            malfunction: number;
+            /** Format: int64 */
+            other: number;
+            /** Format: int64 */
+            total: number;
+        };
         /**
          * @description Body of `POST /api/agent/execute`.
          * @example {
@@ -1031,6 +1096,16 @@ export interface components {
             /** Format: int64 */
             used_today: number;
         };
+        /** @description A committed change's audit row that is not on the chain yet. */
+        PendingEntry: {
+            action: string;
+            at: string;
+            entity_id?: string | null;
+            entity_type: string;
+            /** Format: int64 */
+            queue_id: number;
+            request_id: string;
+        };
         PredicateDevice: {
             /** Format: date */
             clearance_date?: string | null;
@@ -1084,10 +1159,15 @@ export interface components {
             implant: boolean;
             /** @default [] */
             reasons: string[];
-            /** @default [] */
+            /**
+             * @description The recalls of its safety block (kept for rows stored before `safety` existed).
+             * @default []
+             */
             recalls: components["schemas"]["RecallFlag"][];
             /** @default null */
             regulation_number: string | null;
+            /** @default null */
+            safety: null | components["schemas"]["Safety"];
             /** @default null */
             score_breakdown: null | components["schemas"]["Breakdown"];
             /** @default null */
@@ -1096,6 +1176,15 @@ export interface components {
             source_url: string | null;
             /** @default null */
             subject_classification: null | components["schemas"]["ProductCodeInfo"];
+        };
+        /** @description A selected predicate's safety block, as a project's dashboard and export show it. */
+        PredicateSafety: {
+            device_name: string;
+            k_number: string;
+            /** Format: int64 */
+            predicate_id: number;
+            /** @description As the search that stored it found it (see `safety.recalls_data_date`). */
+            safety: components["schemas"]["Safety"];
         };
         /**
          * @description A project's priority
@@ -1213,6 +1302,8 @@ export interface components {
             exported_at: string;
             predicate_devices: components["schemas"]["PredicateDevice"][];
             project: components["schemas"]["Project"];
+            /** @description The selected predicates' recalls and adverse events, and whether they were checked. */
+            selected_predicate_safety: components["schemas"]["PredicateSafety"][];
         };
         /**
          * @description Body of a project search; every field is optional (defaults from the project).
@@ -1261,19 +1352,60 @@ export interface components {
             score_breakdown: components["schemas"]["Breakdown"];
             source_url: string;
         };
-        /** @description A recall that names the candidate's K-number. */
+        /**
+         * @description A recall that names the candidate's K-number, or another device of its applicant and
+         *     product code (see `scope`).
+         */
         RecallFlag: {
             /**
              * Format: int32
-             * @description 1, 2 or 3 (Class I is the most serious); `None` when the class is not known.
+             * @description 1, 2 or 3 (Class I is the most serious), from the enforcement report; `None` when the
+             *     class is not known.
+             * @default null
              */
-            class?: number | null;
-            /** Format: date */
-            initiated?: string | null;
-            /** @description FDA's recall number, e.g. `Z-0359-2013`. */
+            class: number | null;
+            /**
+             * @description The recall event (one event covers several products), e.g. `82984`.
+             * @default null
+             */
+            event_number: string | null;
+            /**
+             * Format: date
+             * @default null
+             */
+            initiated: string | null;
+            /**
+             * @description The recalled 510(k)s the recall names (for `same_applicant_product_code`, the others).
+             * @default []
+             */
+            k_numbers: string[];
+            /** @default null */
+            reason: string | null;
+            /**
+             * @description FDA's recall number, e.g. `Z-0359-2013`.
+             * @default
+             */
             recall_number: string;
-            status?: string | null;
+            /** @default null */
+            recalling_firm: string | null;
+            /** @default this_device */
+            scope: components["schemas"]["RecallScope"];
+            /**
+             * @description `Open, Classified`, `Terminated`, … (CDRH's recall status).
+             * @default null
+             */
+            status: string | null;
+            /**
+             * Format: date
+             * @default null
+             */
+            terminated: string | null;
         };
+        /**
+         * @description Whose recall it is.
+         * @enum {string}
+         */
+        RecallScope: "this_device" | "same_applicant_product_code";
         RiskAssessment: {
             concerns: string[];
             /** @description `low`, `medium` or `high`: the highest impact among the rows. */
@@ -1298,6 +1430,37 @@ export interface components {
             rationale: string;
             subject_device: string;
         };
+        /** @description A candidate's safety history as far as the source knows it. */
+        Safety: {
+            /** @default null */
+            events: null | components["schemas"]["EventCounts"];
+            /**
+             * Format: date
+             * @description The date the adverse-event data is current to.
+             * @default null
+             */
+            events_data_date: string | null;
+            /** @default not_checked */
+            events_status: components["schemas"]["Availability"];
+            /**
+             * @description Why something was not checked, in words.
+             * @default null
+             */
+            note: string | null;
+            /**
+             * @description Recalls of this device, then of other devices of its applicant and product code.
+             * @default []
+             */
+            recalls: components["schemas"]["RecallFlag"][];
+            /**
+             * Format: date
+             * @description The date the recall data is current to (openFDA's `last_updated`, or the import's).
+             * @default null
+             */
+            recalls_data_date: string | null;
+            /** @default not_checked */
+            recalls_status: components["schemas"]["Availability"];
+        };
         SearchMeta: {
             /** @description True when answered from the cache. */
             cached: boolean;
@@ -1310,7 +1473,10 @@ export interface components {
              * @description When the source was read.
              */
             fetched_at: string;
-            /** @description False when recalls could not be checked (mirror mode, or the lookup failed). */
+            /**
+             * @description False when recalls could not be checked (no recall data in the mirror, or the lookup
+             *     failed); each candidate's `safety` says what was checked for it.
+             */
             recalls_checked: boolean;
             /** @description `openfda` or `mirror`. */
             source: components["schemas"]["DataSource"];
@@ -1319,6 +1485,11 @@ export interface components {
              * @description Records matching at the source, of which `fetch_limit` were read.
              */
             source_total: number;
+            /**
+             * @description Without a `product_code`, the product codes the classification suggests for the text,
+             *     best first: candidates under them rank higher (their reasons say so). Empty otherwise.
+             */
+            suggested_product_codes: string[];
             /** @description Eligible (substantially equivalent) candidates ranked, before `limit`. */
             total_candidates: number;
         };
@@ -1360,9 +1531,15 @@ export interface components {
             cfr_sections: string[];
             /**
              * Format: double
-             * @description 0..1.
+             * @description 0..1: how often a suggestion scored like this one is the right product code, measured on
+             *     510(k)s the index did not hold (see `CALIBRATION`).
              */
             confidence: number;
+            /**
+             * @description False means "no confident suggestion": the confidence is below [`CONFIDENT`], so the code
+             *     is more likely wrong than right; review the alternatives rather than trust it.
+             */
+            confident: boolean;
             /** @description `1`, `2`, `3`, `U`, `N` or `F`. */
             device_class: components["schemas"]["DeviceClass"];
             device_name: string;
@@ -1374,6 +1551,11 @@ export interface components {
             regulatory_pathway: string;
         };
         Suggestions: {
+            /**
+             * @description False means "no confident suggestion": no product code is more likely right than wrong
+             *     for this text (the results are alternatives to review, or none matched).
+             */
+            confident: boolean;
             /** @description Best first. */
             results: components["schemas"]["Suggestion"][];
         };
@@ -1461,10 +1643,17 @@ export interface components {
             /** Format: date-time */
             checked_at: string;
             /**
-             * @description What the signed checkpoint showed: `not_configured`, `missing`, `matched`,
-             *     `bad_signature`, `truncated` (rows after the checkpoint were removed) or `mismatch`.
+             * @description What the signed checkpoint showed: `not_configured` (no key), `none_yet` (no checkpoint
+             *     written so far), `missing` (checkpoints were written but the file is gone: a failure),
+             *     `matched`, `bad_signature`, `truncated` (rows after the checkpoint were removed) or
+             *     `mismatch` (the row at the checkpoint's seq was rewritten).
              */
             checkpoint: string;
+            /**
+             * Format: int64
+             * @description The `head_seq` of the signed checkpoint the chain was checked against.
+             */
+            checkpoint_seq?: number | null;
             /**
              * Format: int64
              * @description The first `seq` whose row is missing, altered or out of place.
@@ -1476,12 +1665,40 @@ export interface components {
             /** Format: int64 */
             head_seq: number;
             is_valid: boolean;
+            /**
+             * Format: int64
+             * @description How long the oldest of them has waited, in whole seconds.
+             */
+            oldest_pending_age_seconds?: number | null;
+            /** @description The oldest waiting rows (at most 100), named. */
+            pending: components["schemas"]["PendingEntry"][];
+            /**
+             * Format: int64
+             * @description Rows of committed changes still waiting in the queue for their place on the chain.
+             */
+            pending_entries: number;
             /** @description Why verification failed, for people. */
             problem?: string | null;
             /** Format: int64 */
             total_entries: number;
             /** Format: int64 */
             verified_entries: number;
+        };
+        /** @description Adverse-event reports (MDRs) of one year, by event type. */
+        YearTally: {
+            /** Format: int64 */
+            death: number;
+            /** Format: int64 */
+            injury: number;
+            /** Format: int64 */
+            malfunction: number;
+            /** Format: int64 */
+            other: number;
+            /**
+             * Format: int32
+             * @description The year FDA received the reports (0 when the report has no date).
+             */
+            year: number;
         };
     };
     responses: never;
@@ -1495,7 +1712,11 @@ export interface operations {
     clearCache: {
         parameters: {
             query: {
-                /** @description Keys starting with this are deleted, e.g. `predicate_search` (1..200 characters). */
+                /**
+                 * @description Keys starting with this are deleted (1..200 characters). It must lie in a response-cache
+                 *     namespace: `predicate_search` (the whole namespace) or `predicate_search:…`; rate-limit
+                 *     and openFDA-budget keys are never cleared here.
+                 */
                 prefix: string;
             };
             header?: never;
@@ -1550,7 +1771,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Invalid query parameter value */
+            /** @description The prefix is empty, too long or outside the response-cache namespaces */
             422: {
                 headers: {
                     /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
@@ -1876,7 +2097,7 @@ export interface operations {
     listAuditEvents: {
         parameters: {
             query?: {
-                /** @description Only this action, e.g. `project.update`. */
+                /** @description Only this action, e.g. `project.update`; at most 100 characters. */
                 action?: string;
                 /** @description From this time (inclusive, RFC 3339). */
                 from?: string;
@@ -2002,7 +2223,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The export as JSON or CSV (RFC 4180) per `format` */
+            /** @description The export as JSON or CSV (RFC 4180) per `format`. In CSV a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` so spreadsheets do not run it as a formula; recompute hashes from the JSON export */
             200: {
                 headers: {
                     /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
@@ -2082,7 +2303,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Validation failed; see fields */
+            /** @description Bad format, or more rows than one export holds */
             422: {
                 headers: {
                     /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
@@ -2243,7 +2464,7 @@ export interface operations {
     listProjectAuditEvents: {
         parameters: {
             query?: {
-                /** @description Only this action, e.g. `project.update`. */
+                /** @description Only this action, e.g. `project.update`; at most 100 characters. */
                 action?: string;
                 /** @description From this time (inclusive, RFC 3339). */
                 from?: string;
@@ -2713,7 +2934,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Fda510k"];
+                    "application/json": components["schemas"]["DeviceRecord"];
                 };
             };
             /** @description Malformed request (path, query or JSON syntax) */
@@ -2751,7 +2972,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found (or owned by someone else) */
+            /** @description No such 510(k) in the mirror */
             404: {
                 headers: {
                     /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
@@ -2959,10 +3180,11 @@ export interface operations {
     listProjects: {
         parameters: {
             query?: {
-                /** @description Words to find in name, description or device type. */
+                /** @description Words to find in name, description or device type, at most 200 characters. */
                 search?: string;
                 /** @description `draft`, `active`, `in_progress` or `completed` (empty means any). */
                 status?: "" | "draft" | "active" | "in_progress" | "completed";
+                /** @description At most 255 characters. */
                 device_type?: string;
                 /** @description 1..100, default 50. */
                 limit?: number;
@@ -4124,7 +4346,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A download: JSON, or RFC 4180 CSV with format=csv */
+            /** @description A download: JSON, or RFC 4180 CSV with format=csv (a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so spreadsheets do not run it as a formula) */
             200: {
                 headers: {
                     /** @description attachment; filename=… */
@@ -4236,7 +4458,12 @@ export interface operations {
     };
     listProjectPredicates: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1..100, default 50. */
+                limit?: number;
+                /** @description Rows to skip, default 0. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 /** @description Project id */
@@ -4296,6 +4523,17 @@ export interface operations {
             };
             /** @description Not found (or owned by someone else) */
             404: {
+                headers: {
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid query parameter value */
+            422: {
                 headers: {
                     /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
                     "X-Request-ID"?: string;
@@ -5119,7 +5357,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Authenticated but not allowed (role, disabled account) */
+            /** @description The caller signed in with an API key: keys are issued to a JWT sign-in (or by the CLI) */
             403: {
                 headers: {
                     /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
