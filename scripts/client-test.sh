@@ -34,7 +34,8 @@ trap cleanup EXIT
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 BASE="http://127.0.0.1:$PORT"
 FRONTEND_ORIGIN="http://localhost:3000"
-export JWT_SECRET="client-test-secret-$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+JWT_SECRET="client-test-secret-$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+export JWT_SECRET
 export JWT_ISSUER="$FRONTEND_ORIGIN"
 export JWT_AUDIENCE="regassist"
 ENV=(
