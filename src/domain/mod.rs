@@ -5,6 +5,7 @@ pub mod candidate;
 pub mod classification;
 pub mod classify;
 pub mod comparison;
+pub mod hedging;
 pub mod ids;
 pub mod pathway;
 pub mod postings;

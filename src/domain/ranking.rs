@@ -483,14 +483,36 @@ pub fn rank_top(subject: &Subject<'_>, corpus: &Corpus, as_of: NaiveDate, limit:
     let pass = Pass::new(subject, corpus, as_of);
     let (eligible, excluded): (Vec<_>, Vec<_>) =
         pass.order(corpus).into_iter().partition(|s| s.2.eligible);
+    let (eligible_count, excluded) = (eligible.len(), excluded.len());
+    // Only ranking by suggested codes hedges: a subject's own code is not a guess.
+    let suggested = match subject.product_code {
+        Some(_) => &[][..],
+        None => subject.suggested_codes,
+    };
+    let (eligible, promoted) = super::hedging::hedge(
+        eligible,
+        limit.min(super::hedging::WINDOW),
+        suggested,
+        super::classify::CONFIDENT,
+        |s| corpus.candidates[s.1].product_code.as_deref(),
+    );
+    let mut results: Vec<Ranked> = eligible
+        .into_iter()
+        .take(limit)
+        .map(|s| pass.ranked(corpus, s))
+        .collect();
+    for (position, rank) in promoted {
+        if let Some(r) = results.get_mut(position) {
+            r.reasons.push(format!(
+                "moved up to cover the classification's suggestion no. {}, because its first suggestion is not confident",
+                rank + 1
+            ));
+        }
+    }
     Top {
-        eligible: eligible.len(),
-        excluded: excluded.len(),
-        results: eligible
-            .into_iter()
-            .take(limit)
-            .map(|s| pass.ranked(corpus, s))
-            .collect(),
+        eligible: eligible_count,
+        excluded,
+        results,
     }
 }
 
