@@ -417,7 +417,9 @@ fn calibration_table(mut points: Vec<(f64, f64)>) {
         blocks.push((sum_raw, right, chunk.len() as f64));
         while blocks.len() > 1 {
             let (a, b) = (blocks[blocks.len() - 2], blocks[blocks.len() - 1]);
-            if a.1 / a.2 <= b.1 / b.2 {
+            // Merged too: blocks of the same raw score (many first suggestions saturate at 1).
+            let same_raw = (a.0 / a.2 - b.0 / b.2).abs() < 1e-9;
+            if a.1 / a.2 <= b.1 / b.2 && !same_raw {
                 break;
             }
             blocks.pop();
