@@ -260,6 +260,79 @@ fn a_suggested_code_lifts_its_devices_and_says_why() {
     assert_eq!(ranked[1].score_breakdown.product_code_match, 0.0);
 }
 
+/// Glucose meters (CGA) and a carbon dioxide meter (CCK) below them: with an uncertain first
+/// suggestion (CGA), the top three hold the best CCK device too, and it says why.
+#[test]
+fn an_uncertain_first_suggestion_hedges_the_first_results() {
+    let mut list = meters();
+    for (i, day_of_month) in (1..=4).enumerate() {
+        list.push(cand(
+            &format!("K86000{i}"),
+            "ONE TOUCH BLOOD GLUCOSE METER",
+            "CGA",
+            "SESE",
+            day(1986, 9, day_of_month),
+        ));
+    }
+    let suggestions = |first_confidence: f64| {
+        vec![
+            SuggestedCode {
+                product_code: "CGA".into(),
+                confidence: first_confidence,
+                rank: 0,
+            },
+            SuggestedCode {
+                product_code: "CCK".into(),
+                confidence: 0.1,
+                rank: 1,
+            },
+        ]
+    };
+    let corpus = Corpus::new(list, &BTreeMap::new());
+    let codes_of = |top: &Top| -> Vec<String> {
+        top.results
+            .iter()
+            .map(|r| r.candidate.product_code.clone().unwrap_or_default())
+            .collect()
+    };
+    let confident = suggestions(0.8);
+    let subject = Subject {
+        text: "blood glucose meter",
+        suggested_codes: &confident,
+        ..Subject::default()
+    };
+    let top = rank_top(&subject, &corpus, as_of(), 3);
+    assert_eq!(
+        codes_of(&top),
+        ["CGA", "CGA", "CGA"],
+        "a confident code is not hedged"
+    );
+
+    let uncertain = suggestions(0.3);
+    let subject = Subject {
+        suggested_codes: &uncertain,
+        ..subject
+    };
+    let top = rank_top(&subject, &corpus, as_of(), 3);
+    assert_eq!(codes_of(&top), ["CGA", "CGA", "CCK"]);
+    assert_eq!(top.results[2].candidate.k_number, "K792155");
+    assert!(
+        top.results[2]
+            .reasons
+            .iter()
+            .any(|r| r.contains("suggestion no. 2") && r.contains("not confident")),
+        "{:?}",
+        top.results[2].reasons
+    );
+    // A subject with its own product code is never hedged.
+    let own = Subject {
+        product_code: Some("CGA"),
+        ..subject
+    };
+    let top = rank_top(&own, &corpus, as_of(), 3);
+    assert_eq!(codes_of(&top), ["CGA", "CGA", "CGA"]);
+}
+
 #[test]
 fn equal_scores_put_the_newer_decision_first() {
     let subject = Subject {
