@@ -103,6 +103,18 @@ enum UsersCommand {
         #[arg(long)]
         api_key: bool,
     },
+    /// Print a new API key (once, on the last line) for an existing local account: the way back
+    /// in for an admin whose keys were lost or revoked. A disabled account gets none.
+    IssueKey {
+        #[arg(long)]
+        email: String,
+        /// A label for the key (shown in key lists).
+        #[arg(long, default_value = "cli")]
+        label: String,
+        /// Days until the key expires (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=3650))]
+        expires_in_days: Option<u16>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,6 +248,31 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 println!("API key (shown once, store it now):");
                 println!("{key}");
             }
+        }
+        Command::Users {
+            command:
+                UsersCommand::IssueKey {
+                    email,
+                    label,
+                    expires_in_days,
+                },
+        } => {
+            let audit = AuditLog::new(connect_migrated(&config).await?);
+            let expires_at = expires_in_days
+                .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
+            let (key, text) =
+                accounts::issue_key_for_local(&audit, &email, &label, expires_at).await?;
+            println!(
+                "issued API key {} ({}) for <{}>{}",
+                key.id,
+                key.prefix,
+                email.to_lowercase(),
+                key.expires_at
+                    .map(|at| format!(", expires {at}"))
+                    .unwrap_or_default()
+            );
+            println!("API key (shown once, store it now):");
+            println!("{text}");
         }
         Command::Audit { command } => return audit_command(config, command).await,
         Command::Import {

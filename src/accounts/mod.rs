@@ -78,6 +78,33 @@ pub async fn issue_key(
     Ok((row, key))
 }
 
+/// Issues a key for the existing local account of `email` (the CLI's `users issue-key`), audited
+/// as the account itself acting from the command line. Unknown and disabled accounts get none.
+pub async fn issue_key_for_local(
+    audit: &AuditLog,
+    email: &str,
+    label: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<(ApiKey, String), ApiError> {
+    let subject = format!("{LOCAL_SUBJECT_PREFIX}{}", email.to_lowercase());
+    let user = users::find_by_subject(audit.db(), &subject)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("local account {email}")))?;
+    if user.disabled {
+        return Err(ApiError::Forbidden(format!(
+            "the account {email} is disabled; an admin must enable it first"
+        )));
+    }
+    let actor = Actor {
+        id: Some(user.id),
+        email: Some(user.email.clone()),
+        request_id: format!("cli-{}", uuid::Uuid::new_v4()),
+        reason: Some("issued with `regassist users issue-key`".into()),
+        ..Actor::default()
+    };
+    issue_key(audit, &actor, user.id, label, expires_at).await
+}
+
 /// Revokes a key at once. Owners revoke their own keys; admins any key.
 pub async fn revoke_key(
     audit: &AuditLog,

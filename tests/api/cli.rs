@@ -160,6 +160,80 @@ fn users_checks_audit_and_backup_restore_on_sqlite() {
     assert_eq!(v["is_valid"], true);
 }
 
+#[test]
+fn a_local_account_gets_a_new_key_from_the_cli_and_an_unknown_one_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("REGASSIST_LOAD_CLASSIFICATION", "false")];
+    let last_line = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let out = regassist(
+        dir.path(),
+        &[
+            "users",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+            "--api-key",
+        ],
+        &env,
+    );
+    assert!(out.status.success());
+    let first = last_line(&out);
+
+    let out = regassist(
+        dir.path(),
+        &[
+            "users",
+            "issue-key",
+            "--email",
+            "OPS@example.com",
+            "--label",
+            "laptop",
+            "--expires-in-days",
+            "30",
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = last_line(&out);
+    assert!(second.starts_with("rk_") && second != first, "{second}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("expires"));
+    // The issue is on the chain: user.create, api_key.issue, api_key.issue.
+    let out = regassist(dir.path(), &["audit", "verify"], &env);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["head_seq"], 3);
+
+    for args in [
+        &["users", "issue-key", "--email", "nobody@example.com"][..],
+        &[
+            "users",
+            "issue-key",
+            "--email",
+            "ops@example.com",
+            "--expires-in-days",
+            "0",
+        ][..],
+    ] {
+        let out = regassist(dir.path(), args, &env);
+        assert!(!out.status.success(), "{args:?}");
+    }
+    let out = regassist(dir.path(), &["audit", "verify"], &env);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["head_seq"], 3, "a refused issue writes nothing");
+}
+
 #[tokio::test]
 async fn json_logs_carry_request_fields_and_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
