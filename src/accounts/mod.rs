@@ -100,7 +100,6 @@ pub async fn issue_key_for_local(
         email: Some(user.email.clone()),
         request_id: format!("cli-{}", uuid::Uuid::new_v4()),
         reason: Some("issued with `regassist users issue-key`".into()),
-        ..Actor::default()
     };
     issue_key(audit, &actor, user.id, label, expires_at).await
 }
