@@ -100,7 +100,7 @@ start_server() { # env assignments...; sets PID, STARTUP_MS, IDLE_RSS_KB
 }
 
 # Appends to $OUT/rows.tsv: mode, label, rows, conns, req/s, p50, p90, p99 (ms), non-2xx, socket
-# errors, peak RSS MiB. rows is empty where the caller does not vary the data.
+# errors, peak RSS MiB, mean latency (ms). rows is empty where the caller does not vary the data.
 run_wrk() { # label, connections, url, script[, rows]
   local label=$1 conns=$2 url=$3 script=$4 rows=${5:-}
   local threads=2 out file
@@ -118,13 +118,18 @@ def lat(p):
     if not m: return ""
     v, u = float(m.group(1)), m.group(2)
     return "%.2f" % (v / 1000 if u == "us" else v * 1000 if u == "s" else v)
+def mean():
+    m = re.search(r"Latency\s+([\d.]+)(us|ms|s)", text)
+    if not m: return ""
+    v, u = float(m.group(1)), m.group(2)
+    return "%.2f" % (v / 1000 if u == "us" else v * 1000 if u == "s" else v)
 rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
 non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
 sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
 errors = sum(int(x) for x in sock.groups()) if sock else 0
 hwm = [l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmHWM")][0]
 print("\t".join([mode, label, rows, conns, rps.group(1) if rps else "", lat(50), lat(90), lat(99),
-                 non2xx.group(1) if non2xx else "0", str(errors), "%.1f" % (int(hwm) / 1024)]))
+                 non2xx.group(1) if non2xx else "0", str(errors), "%.1f" % (int(hwm) / 1024), mean()]))
 PY
 }
 

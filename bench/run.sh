@@ -7,6 +7,7 @@
 #   WARMUP=1 DURATION=5 bench/run.sh   # a quick look
 #   MODES=embedded bench/run.sh  # one mode only (embedded | postgres)
 #   BIN=/path/to/regassist bench/run.sh  # skip the build
+#   RESULTS=/tmp/a.md bench/run.sh     # write elsewhere (A/B runs of two builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARMUP=${WARMUP:-5}
@@ -15,6 +16,7 @@ CONNECTIONS=${CONNECTIONS:-"16 64"}
 MODES=${MODES:-"embedded postgres"}
 REDIS=${REDIS:-redis://127.0.0.1:6379/14}
 OUT=bench/out
+RESULTS=${RESULTS:-bench/RESULTS.md}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
@@ -85,5 +87,12 @@ done
   awk -F'\t' '{print "- " $1 ": " $2 ", " $3 ", " $4}' "$OUT/modes.tsv"
   echo
   md_table "mode|endpoint|conns|req/s|p50 ms|p90 ms|p99 ms|non-2xx|socket errors|peak RSS MiB" 1,2,4,5,6,7,8,9,10,11
-} >bench/RESULTS.md
-cat bench/RESULTS.md
+  echo
+  echo "## Against our own ceiling (issue 19)"
+  echo
+  echo "Each row's req/s over \`/health/live\`'s in the same mode and run (no I/O: the ceiling), so the"
+  echo "machine's drift cancels out; goals are ten times the old backend measured side by side."
+  echo
+  python3 bench/shares.py "$OUT/rows.tsv"
+} >"$RESULTS"
+cat "$RESULTS"

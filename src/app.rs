@@ -40,6 +40,7 @@ pub async fn start(config: Config, db: Db) -> anyhow::Result<AppState> {
     // The trail is anchored by default: embedded mode creates its key, production needs one.
     crate::audit::ensure_key(&config)?;
     let state = build(config, db)?;
+    state.sign_in.spawn_cache_listener();
     spawn_seal_sweeps(&state.audit);
     spawn_checkpoints(&state);
     if state.config.seed_510k {

@@ -269,6 +269,10 @@ fn describe() {
         "Authentications by method and outcome"
     );
     metrics::describe_counter!(
+        "sign_in_cache_total",
+        "Sign-in cache lookups by result (hit, miss, bypass while the account-change listener is down)"
+    );
+    metrics::describe_counter!(
         "security_events_total",
         "Refused requests by kind (sign_in_failed: 401, forbidden: 403); each also logged on target `security`"
     );

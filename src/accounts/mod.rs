@@ -1,6 +1,7 @@
 //! Account use cases shared by the HTTP routes and the CLI: sign-in (JWTs and API keys), create
 //! users, issue and revoke keys. Each change and its audit row commit together.
 
+mod cache;
 mod sign_in;
 
 use chrono::{DateTime, Utc};

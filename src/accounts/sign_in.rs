@@ -11,9 +11,13 @@ use subtle::ConstantTimeEq;
 
 use crate::audit::{Actor, AuditLog, Change};
 use crate::config::Config;
+use std::sync::Arc;
+
 use crate::db::users::{self, User};
+use crate::db::Db;
 use crate::error::ApiError;
 
+use super::cache::{Cached, CredentialId, SignInCache};
 use super::LOCAL_SUBJECT_PREFIX;
 
 /// Allowed clock skew for `exp` and `nbf`: 30 s by default (`REGASSIST_JWT_LEEWAY_SECS`).
@@ -148,18 +152,42 @@ pub struct SignedIn {
 const LAST_USED_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Signs callers in: verifies a JWT or an API key and returns its user, provisioning the user of a
-/// first valid JWT (audited).
+/// first valid JWT (audited). Whom a credential signs in is cached (see [`SignInCache`]).
 pub struct SignIn {
     jwt: JwtVerifier,
     audit: AuditLog,
+    cache: Arc<SignInCache>,
 }
 
 impl SignIn {
     pub fn new(config: &Config, audit: AuditLog) -> anyhow::Result<Self> {
+        let cache = match audit.db() {
+            Db::Postgres(_) => SignInCache::until_listening(),
+            Db::Sqlite(_) => SignInCache::in_process(),
+        };
         Ok(SignIn {
             jwt: JwtVerifier::new(config)?,
             audit,
+            cache: Arc::new(cache),
         })
+    }
+
+    /// Starts what keeps the cache true across replicas (PostgreSQL's account-change listener).
+    pub fn spawn_cache_listener(&self) {
+        if let Db::Postgres(pg) = self.audit.db() {
+            self.cache.spawn_listener(pg.clone());
+        }
+    }
+
+    /// Whether the sign-in cache serves (on PostgreSQL, once its listener is connected).
+    pub fn cache_is_serving(&self) -> bool {
+        self.cache.is_serving()
+    }
+
+    /// Empties the cache after this process changed an account or a key (other replicas hear
+    /// of it through PostgreSQL's triggers).
+    pub fn account_changed(&self) {
+        self.cache.invalidate();
     }
 
     /// The enabled user a bearer token (an `rk_` API key or a JWT) signs in; `request_id` goes
@@ -180,19 +208,35 @@ impl SignIn {
     async fn key_user(&self, token: &str) -> Result<SignedIn, ApiError> {
         let invalid = || ApiError::Unauthorized("API key is invalid, expired or revoked".into());
         let hash = hash_api_key(token);
-        let (key, stored_hash) = users::find_key_by_hash(self.audit.db(), &hash)
-            .await?
-            .ok_or_else(invalid)?;
-        // The lookup used the hash as an index key; compare in constant time all the same.
-        if !bool::from(stored_hash.as_bytes().ct_eq(hash.as_bytes())) {
-            return Err(invalid());
-        }
+        let id = CredentialId::KeyHash(hash.clone());
+        let (key, user) = match self.cache.get(&id) {
+            Some(cached) => match &cached.key {
+                Some(key) => (key.clone(), cached.user.clone()),
+                None => return Err(invalid()),
+            },
+            None => {
+                let read_at = self.cache.generation();
+                let (key, stored_hash) = users::find_key_by_hash(self.audit.db(), &hash)
+                    .await?
+                    .ok_or_else(invalid)?;
+                // The lookup used the hash as an index key; compare in constant time all the same.
+                if !bool::from(stored_hash.as_bytes().ct_eq(hash.as_bytes())) {
+                    return Err(invalid());
+                }
+                let user = users::find(self.audit.db(), key.user_id)
+                    .await?
+                    .ok_or_else(invalid)?;
+                let cached = Cached {
+                    user: user.clone(),
+                    key: Some(key.clone()),
+                };
+                self.cache.store(read_at, id.clone(), cached);
+                (key, user)
+            }
+        };
         if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= Utc::now()) {
             return Err(invalid());
         }
-        let user = users::find(self.audit.db(), key.user_id)
-            .await?
-            .ok_or_else(invalid)?;
         refuse_disabled(&user)?;
         let now = crate::db::now();
         let stale = now - LAST_USED_RESOLUTION;
@@ -200,6 +244,7 @@ impl SignIn {
             // A usage stamp, not a change to a record: not audited. The statement's own
             // condition keeps concurrent requests (and replicas) to one write.
             users::touch_key(self.audit.db(), key.id, now, stale).await?;
+            self.cache.note_key_used(&id, now);
         }
         Ok(SignedIn {
             user,
@@ -224,7 +269,7 @@ impl SignIn {
                 "token subject names a local account".into(),
             ));
         }
-        let user = match users::find_by_subject(self.audit.db(), &claims.sub).await? {
+        let user = match self.find_subject(&claims.sub).await? {
             Some(user) => {
                 refuse_disabled(&user)?;
                 if user.email == claims.email && user.name == name {
@@ -243,6 +288,25 @@ impl SignIn {
             user,
             credential: Credential::Jwt,
         })
+    }
+
+    /// The user of a JWT subject, from the cache or the database (a miss is not cached: the
+    /// first request provisions the user).
+    async fn find_subject(&self, subject: &str) -> Result<Option<User>, ApiError> {
+        let id = CredentialId::Subject(subject.to_string());
+        if let Some(cached) = self.cache.get(&id) {
+            return Ok(Some(cached.user.clone()));
+        }
+        let read_at = self.cache.generation();
+        let user = users::find_by_subject(self.audit.db(), subject).await?;
+        if let Some(user) = &user {
+            let cached = Cached {
+                user: user.clone(),
+                key: None,
+            };
+            self.cache.store(read_at, id, cached);
+        }
+        Ok(user)
     }
 
     /// Creates the user for a first valid token (audited).
@@ -314,6 +378,7 @@ impl SignIn {
             },
         )
         .await?;
+        self.account_changed();
         Ok(updated)
     }
 }

@@ -181,3 +181,16 @@ pub async fn revoke_key(tx: &mut Tx, id: i64) -> Result<ApiKey, sqlx::Error> {
     );
     on_tx!(tx, conn => sqlx::query_as::<_, ApiKey>(&sql).bind(now()).bind(id).fetch_one(conn).await)
 }
+
+/// The channel on which PostgreSQL triggers announce a change to `users` or to a key's
+/// revocation or expiry (migration 0008), so every replica's sign-in cache empties at once.
+pub const ACCOUNT_CHANNEL: &str = "regassist_accounts";
+
+/// A connection of its own, listening on [`ACCOUNT_CHANNEL`].
+pub async fn listen_for_account_changes(
+    pg: &super::PgDb,
+) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pg.pool).await?;
+    listener.listen(ACCOUNT_CHANNEL).await?;
+    Ok(listener)
+}

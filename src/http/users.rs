@@ -99,6 +99,7 @@ async fn update_user(
         },
     )
     .await?;
+    state.sign_in.account_changed();
     Ok(Json(after))
 }
 
@@ -177,7 +178,7 @@ async fn revoke_key(
     auth: AuthUser,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ApiKey>> {
-    Ok(Json(
-        accounts::revoke_key(&state.audit, &auth.actor, &auth.user, id).await?,
-    ))
+    let revoked = accounts::revoke_key(&state.audit, &auth.actor, &auth.user, id).await?;
+    state.sign_in.account_changed();
+    Ok(Json(revoked))
 }

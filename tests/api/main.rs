@@ -23,4 +23,5 @@ mod safety;
 mod security;
 mod service;
 mod shared_budget;
+mod sign_in_cache;
 mod support;

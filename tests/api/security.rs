@@ -348,6 +348,9 @@ both_backends!(
                 .await
                 .unwrap()
         );
+        // The sign-in cache holds the stamp this process wrote, and reads the database's again
+        // once it forgets the entry (after a minute, or at any account change).
+        app.state.sign_in.account_changed();
         let refreshed = list().await;
         assert_ne!(refreshed, first);
         let at = chrono::DateTime::parse_from_rfc3339(refreshed.as_str().unwrap()).unwrap();

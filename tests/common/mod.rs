@@ -98,6 +98,20 @@ fn with_database(base: &str, name: &str) -> String {
     url.to_string()
 }
 
+/// Another server over a [`TestApp`]'s database (see [`TestApp::replica`]).
+pub struct Replica {
+    pub base: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Replica {
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.base))
+    }
+}
+
 /// A running server on 127.0.0.1:<random port>.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -206,6 +220,26 @@ impl TestApp {
             },
         )));
         self.shutdown = Some(tx);
+    }
+
+    /// A second server over the same database and settings, as another replica behind nginx;
+    /// it stops when dropped.
+    pub async fn replica(&self) -> Replica {
+        let config = self.state.config.as_ref().clone();
+        let db = Db::connect(&config).await.unwrap();
+        let listener = app::bind(&config).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = app::start(config, db).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app::serve(state.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        Replica {
+            base,
+            state,
+            client: reqwest::Client::new(),
+            _shutdown: tx,
+        }
     }
 
     /// A user signed in through a JWT with this subject (provisioned on first use).
