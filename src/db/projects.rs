@@ -120,6 +120,68 @@ pub async fn list(
     Ok((rows, total))
 }
 
+/// A project as the API's JSON object, built by SQLite, field for field what serde writes for
+/// [`Project`]. sqlx stores a time as RFC 3339 with `+00:00`, serde writes the same digits with `Z`.
+const SQLITE_PROJECT_JSON: &str = "json_object('id', id, 'user_id', user_id, 'name', name, \
+    'description', description, 'device_type', device_type, 'intended_use', intended_use, \
+    'product_code', product_code, 'status', status, 'priority', priority, 'tags', json(tags), \
+    'version', version, 'created_at', replace(created_at, '+00:00', 'Z'), \
+    'updated_at', replace(updated_at, '+00:00', 'Z'))";
+
+/// The shape of every time this service stores (see [`SQLITE_PROJECT_JSON`]).
+const SQLITE_UTC_TIME: &str =
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*+00:00'";
+
+/// One page of the owner's projects as the API's JSON array, and the total; `None` where the
+/// typed [`list`] must answer (PostgreSQL, or a page holding a time this service never writes).
+///
+/// Why: sqlx hands each SQLite row from the connection's worker thread to the request's task, a
+/// thread switch per row that made a page of 20 cost ten single-row reads (bench/profiles). Built
+/// by SQLite, the page is one row. `tests/storage` checks the text against serde's, byte for byte.
+pub async fn list_json(
+    db: &Db,
+    user_id: i64,
+    filter: &ProjectFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    let Db::Sqlite(sqlite) = db else {
+        return Ok(None);
+    };
+    let pattern = filter.search.as_deref().map(like_pattern);
+    let filter = filter.clause(user_id, pattern.as_deref());
+    let (clause, next) = (filter.sql(), filter.next_placeholder());
+    // One row past the page tells whether the total needs a COUNT (as `total_from_lookahead`).
+    let sql = format!(
+        "WITH page AS (SELECT {COLUMNS}, ROW_NUMBER() OVER (ORDER BY updated_at DESC, id DESC) AS n \
+         FROM projects {clause} ORDER BY updated_at DESC, id DESC LIMIT ${next} OFFSET ${}) \
+         SELECT json_group_array({SQLITE_PROJECT_JSON} ORDER BY n) FILTER (WHERE n <= ${}), COUNT(*), \
+         COALESCE(SUM(created_at NOT GLOB {SQLITE_UTC_TIME} OR updated_at NOT GLOB {SQLITE_UTC_TIME}), 0) \
+         FROM page",
+        next + 1,
+        next + 2
+    );
+    let (json, rows, odd_times): (String, i64, i64) =
+        bind_params!(sqlx::query_as(&sql), &filter.params)
+            .bind(limit.saturating_add(1))
+            .bind(offset)
+            // Row numbers count from the first filtered row, before the offset.
+            .bind(offset.saturating_add(limit))
+            .fetch_one(&sqlite.read)
+            .await?;
+    if odd_times > 0 {
+        return Ok(None);
+    }
+    if rows <= limit && (rows > 0 || offset == 0) {
+        return Ok(Some((json, offset + rows)));
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM projects {clause}");
+    let total: i64 = bind_params!(sqlx::query_scalar(&count_sql), &filter.params)
+        .fetch_one(&sqlite.read)
+        .await?;
+    Ok(Some((json, total)))
+}
+
 /// Writes the changed project if it is still at `version`; `None` when another change won.
 pub async fn update(
     tx: &mut Tx,

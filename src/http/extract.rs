@@ -308,6 +308,22 @@ pub fn with_total<T: Serialize>(items: T, total: i64) -> Response {
     response
 }
 
+/// A JSON body already serialised (by the database) with `X-Total-Count`.
+pub fn json_with_total(json: String, total: i64) -> Response {
+    let mut response = (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-total-count", axum::http::HeaderValue::from(total));
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

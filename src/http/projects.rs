@@ -15,7 +15,7 @@ use crate::domain::project::{CreateProject, UpdateProject, STATUSES};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::error::ErrorBody;
-use crate::http::extract::{max_chars, with_total, Json, Page, Path, Query};
+use crate::http::extract::{json_with_total, max_chars, with_total, Json, Page, Path, Query};
 use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -129,7 +129,13 @@ pub async fn list_projects(
         status,
         device_type: trimmed(q.device_type),
     };
-    let (rows, total) = projects::list(&state.db, auth.user.id, &filter, limit, offset).await?;
+    let user = auth.user.id;
+    if let Some((json, total)) =
+        projects::list_json(&state.db, user, &filter, limit, offset).await?
+    {
+        return Ok(json_with_total(json, total));
+    }
+    let (rows, total) = projects::list(&state.db, user, &filter, limit, offset).await?;
     Ok(with_total(rows, total))
 }
 

@@ -4,6 +4,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod list_json;
 
 use common::{fresh_db, Backend};
 use regassist::audit::{self, Actor, Change};
