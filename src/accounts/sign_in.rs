@@ -1,6 +1,8 @@
 //! Sign-in: HS256 JWTs (RFC 8725 rules) and `rk_` API keys, and the users a first valid JWT
 //! provisions.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -11,8 +13,6 @@ use subtle::ConstantTimeEq;
 
 use crate::audit::{Actor, AuditLog, Change};
 use crate::config::Config;
-use std::sync::Arc;
-
 use crate::db::users::{self, User};
 use crate::db::Db;
 use crate::error::ApiError;
