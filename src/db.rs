@@ -293,18 +293,21 @@ impl Tx {
 }
 
 /// For a page read with `LIMIT limit + 1`: drops the look-ahead row and returns the total when
-/// the page shows it (nothing follows it, and it is not past the end), so the `COUNT(*)` query
-/// runs only when more rows follow.
+/// the page shows it (see [`total_if_shown`]).
 pub fn total_from_lookahead<T>(rows: &mut Vec<T>, limit: i64, offset: i64) -> Option<i64> {
-    let limit = usize::try_from(limit).unwrap_or(0);
-    if rows.len() > limit {
-        rows.truncate(limit);
+    let read = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    total_if_shown(read, limit, offset)
+}
+
+/// The total a page read with `LIMIT limit + 1` shows, from the number of rows it read: known
+/// when nothing follows the page and it is not past the end, so the `COUNT(*)` query runs only
+/// when more rows follow.
+pub fn total_if_shown(read: i64, limit: i64, offset: i64) -> Option<i64> {
+    if read > limit || (read == 0 && offset > 0) {
         return None;
     }
-    if rows.is_empty() && offset > 0 {
-        return None;
-    }
-    Some(offset + rows.len() as i64)
+    Some(offset + read)
 }
 
 /// True when the error is a unique-constraint violation.

@@ -3,7 +3,7 @@
 use sqlx::types::Json;
 
 use super::filter::{Param, Where};
-use super::{now, total_from_lookahead, Db, Tx};
+use super::{now, total_from_lookahead, total_if_shown, Db, Tx};
 use crate::domain::project::{NewProject, Project, ProjectChanges};
 use crate::{bind_params, on_read, on_tx};
 
@@ -114,10 +114,13 @@ pub async fn list(
     if let Some(total) = total_from_lookahead(&mut rows, limit, offset) {
         return Ok((rows, total));
     }
-    let count_sql = format!("SELECT COUNT(*) FROM projects {clause}");
-    let total: i64 = on_read!(db, pool => bind_params!(sqlx::query_scalar(&count_sql), &filter.params)
-        .fetch_one(pool).await)?;
-    Ok((rows, total))
+    Ok((rows, count(db, &filter).await?))
+}
+
+/// How many projects a filter's clause matches.
+async fn count(db: &Db, filter: &Where<'_>) -> Result<i64, sqlx::Error> {
+    let sql = format!("SELECT COUNT(*) FROM projects {}", filter.sql());
+    on_read!(db, pool => bind_params!(sqlx::query_scalar(&sql), &filter.params).fetch_one(pool).await)
 }
 
 /// A project as the API's JSON object, built by SQLite, field for field what serde writes for
@@ -151,7 +154,7 @@ pub async fn list_json(
     let pattern = filter.search.as_deref().map(like_pattern);
     let filter = filter.clause(user_id, pattern.as_deref());
     let (clause, next) = (filter.sql(), filter.next_placeholder());
-    // One row past the page tells whether the total needs a COUNT (as `total_from_lookahead`).
+    // One row past the page tells whether the total needs a COUNT (see `total_if_shown`).
     let sql = format!(
         "WITH page AS (SELECT {COLUMNS}, ROW_NUMBER() OVER (ORDER BY updated_at DESC, id DESC) AS n \
          FROM projects {clause} ORDER BY updated_at DESC, id DESC LIMIT ${next} OFFSET ${}) \
@@ -172,13 +175,10 @@ pub async fn list_json(
     if odd_times > 0 {
         return Ok(None);
     }
-    if rows <= limit && (rows > 0 || offset == 0) {
-        return Ok(Some((json, offset + rows)));
-    }
-    let count_sql = format!("SELECT COUNT(*) FROM projects {clause}");
-    let total: i64 = bind_params!(sqlx::query_scalar(&count_sql), &filter.params)
-        .fetch_one(&sqlite.read)
-        .await?;
+    let total = match total_if_shown(rows, limit, offset) {
+        Some(total) => total,
+        None => count(db, &filter).await?,
+    };
     Ok(Some((json, total)))
 }
 

@@ -301,23 +301,19 @@ impl Page {
 
 /// Adds `X-Total-Count` to a list response.
 pub fn with_total<T: Serialize>(items: T, total: i64) -> Response {
-    let mut response = axum::Json(items).into_response();
-    response
-        .headers_mut()
-        .insert("x-total-count", axum::http::HeaderValue::from(total));
-    response
+    total_count(axum::Json(items).into_response(), total)
 }
 
 /// A JSON body already serialised (by the database) with `X-Total-Count`.
 pub fn json_with_total(json: String, total: i64) -> Response {
-    let mut response = (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response();
+    let content_type = (
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    total_count(([content_type], json).into_response(), total)
+}
+
+fn total_count(mut response: Response, total: i64) -> Response {
     response
         .headers_mut()
         .insert("x-total-count", axum::http::HeaderValue::from(total));

@@ -6,16 +6,6 @@ use crate::both_backends;
 use crate::common::*;
 use serde_json::{json, Value};
 
-async fn status_of(app: &TestApp, token: &str, path: &str) -> u16 {
-    app.get(path)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// The audit chain's length (its head's sequence number).
 async fn audit_len(app: &TestApp) -> i64 {
     regassist::db::audit::current_head(&app.state.db)

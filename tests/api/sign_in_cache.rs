@@ -101,7 +101,7 @@ async fn account_changes_reach_every_replica_at_once() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(
-        me_on_a(&a, &key).await,
+        status_of(&a, &key, "/api/users/me").await,
         401,
         "refused at once where revoked"
     );
@@ -120,7 +120,7 @@ async fn account_changes_reach_every_replica_at_once() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(
-        me_on_a(&a, &user).await,
+        status_of(&a, &user, "/api/users/me").await,
         403,
         "refused at once where disabled"
     );
@@ -128,16 +128,6 @@ async fn account_changes_reach_every_replica_at_once() {
         me(&b, &user).await.0 == 403
     })
     .await;
-}
-
-async fn me_on_a(app: &TestApp, token: &str) -> u16 {
-    app.get("/api/users/me")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

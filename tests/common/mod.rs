@@ -98,6 +98,33 @@ fn with_database(base: &str, name: &str) -> String {
     url.to_string()
 }
 
+/// A server started over its config's database, as `regassist serve` would start it.
+struct Launched {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Launched {
+    async fn start(config: Config) -> Launched {
+        let db = Db::connect(&config).await.unwrap();
+        let listener = app::bind(&config).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = app::start(config, db).await.unwrap();
+        let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app::serve(state.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        Launched {
+            addr,
+            state,
+            shutdown,
+            handle,
+        }
+    }
+}
+
 /// Another server over a [`TestApp`]'s database (see [`TestApp::replica`]).
 pub struct Replica {
     pub base: String,
@@ -110,6 +137,17 @@ impl Replica {
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.client.get(format!("{}{path}", self.base))
     }
+}
+
+/// The status of a GET of `path` with `token`.
+pub async fn status_of(app: &TestApp, token: &str, path: &str) -> u16 {
+    app.get(path)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 /// A running server on 127.0.0.1:<random port>.
@@ -205,40 +243,23 @@ impl TestApp {
     /// the process would.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let config = self.state.config.as_ref().clone();
-        let db = Db::connect(&config).await.unwrap();
-        let listener = app::bind(&config).await.unwrap();
-        self.addr = listener.local_addr().unwrap();
-        self.base = format!("http://{}", self.addr);
-        self.state = app::start(config, db).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        self.server = Some(tokio::spawn(app::serve(
-            self.state.clone(),
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        )));
-        self.shutdown = Some(tx);
+        let server = Launched::start(self.state.config.as_ref().clone()).await;
+        self.addr = server.addr;
+        self.base = format!("http://{}", server.addr);
+        self.state = server.state;
+        self.server = Some(server.handle);
+        self.shutdown = Some(server.shutdown);
     }
 
     /// A second server over the same database and settings, as another replica behind nginx;
     /// it stops when dropped.
     pub async fn replica(&self) -> Replica {
-        let config = self.state.config.as_ref().clone();
-        let db = Db::connect(&config).await.unwrap();
-        let listener = app::bind(&config).await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = app::start(config, db).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app::serve(state.clone(), listener, async move {
-            let _ = rx.await;
-        }));
+        let server = Launched::start(self.state.config.as_ref().clone()).await;
         Replica {
-            base,
-            state,
+            base: format!("http://{}", server.addr),
+            state: server.state,
             client: reqwest::Client::new(),
-            _shutdown: tx,
+            _shutdown: server.shutdown,
         }
     }
 
