@@ -306,11 +306,16 @@ pub fn with_total<T: Serialize>(items: T, total: i64) -> Response {
 
 /// A JSON body already serialised (by the database) with `X-Total-Count`.
 pub fn json_with_total(json: String, total: i64) -> Response {
+    total_count(serialised_json(json), total)
+}
+
+/// A JSON body already serialised (by the database).
+pub fn serialised_json(json: String) -> Response {
     let content_type = (
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),
     );
-    total_count(([content_type], json).into_response(), total)
+    ([content_type], json).into_response()
 }
 
 fn total_count(mut response: Response, total: i64) -> Response {

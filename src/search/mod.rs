@@ -193,7 +193,34 @@ async fn search_predicates(
 ) -> Result<SearchResult, SearchError> {
     let source = search.choose_source().await;
     let sq = normalise(q, search.fetch_limit);
-    let outcome = pages::page(search, &source, sq.clone()).await;
+    // The suggestion is in-memory and fast; knowing the codes first lets the text page and the
+    // codes' pages be read at once (each page is its own task), so an uncached search waits
+    // for the slowest page, not for their sum.
+    let suggested = if q.product_code.is_none() {
+        suggest_codes(search, subject_text).await
+    } else {
+        Vec::new()
+    };
+    // On the mirror, the suggested codes' own newest decisions join the candidates: the text
+    // page alone may hold none of them. (On openFDA each would spend the shared budget.)
+    let code_queries: Vec<SourceQuery> = if matches!(source, CandidateSource::Mirror { .. }) {
+        suggested
+            .iter()
+            .map(|s| SourceQuery {
+                words: Vec::new(),
+                product_code: Some(s.product_code.clone()),
+                ..sq.clone()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let code_pages = futures::future::join_all(
+        code_queries
+            .into_iter()
+            .map(|cq| pages::page(search, &source, cq)),
+    );
+    let (outcome, code_pages) = tokio::join!(pages::page(search, &source, sq), code_pages);
     let (page, how) = match outcome {
         Ok(found) => found,
         Err(e) => {
@@ -204,26 +231,12 @@ async fn search_predicates(
     // `outcome` is success/error (what the runbook's alert divides); `via` says how it was served.
     metrics::counter!("predicate_searches_total", "outcome" => "success", "source" => source.name(), "via" => how)
         .increment(1);
-    let suggested = if q.product_code.is_none() {
-        suggest_codes(search, subject_text).await
-    } else {
-        Vec::new()
-    };
-    // On the mirror, the suggested codes' own newest decisions join the candidates: the text
-    // page alone may hold none of them. (On openFDA each would spend the shared budget.)
     let mut extra = Vec::new();
-    if matches!(source, CandidateSource::Mirror { .. }) {
-        for s in &suggested {
-            let code_query = SourceQuery {
-                words: Vec::new(),
-                product_code: Some(s.product_code.clone()),
-                ..sq.clone()
-            };
-            match pages::page(search, &source, code_query).await {
-                Ok((p, _)) => extra.push(p),
-                Err(e) => {
-                    tracing::warn!(error = %e, code = %s.product_code, "suggested code's page not read")
-                }
+    for (found, s) in code_pages.into_iter().zip(&suggested) {
+        match found {
+            Ok((p, _)) => extra.push(p),
+            Err(e) => {
+                tracing::warn!(error = %e, code = %s.product_code, "suggested code's page not read")
             }
         }
     }

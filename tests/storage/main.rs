@@ -2,6 +2,7 @@
 //! PostgreSQL (when `TEST_DATABASE_URL` is set).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit_json;
 #[path = "../common/mod.rs"]
 mod common;
 mod list_json;
