@@ -204,25 +204,23 @@ const SQLITE_AT: &str = "CASE length(occurred_at) \
     WHEN 29 THEN substr(occurred_at, 1, 23) || '000Z' \
     ELSE substr(occurred_at, 1, 26) || 'Z' END";
 
-/// True for a row [`SQLITE_AT`] and `json()` cannot show exactly as serde does: a time of
-/// another shape, or stored JSON that `json()` would not pass through unchanged (the typed path
-/// shows text that is not JSON as a string).
-const SQLITE_ODD_ROW: &str = "(NOT (occurred_at GLOB (d || '+00:00') OR occurred_at GLOB (d || '.' || n3 || '+00:00') \
-    OR occurred_at GLOB (d || '.' || n3 || n3 || '+00:00') OR occurred_at GLOB (d || '.' || n3 || n3 || n3 || '+00:00')) \
-    OR (before_json IS NOT NULL AND CASE WHEN json_valid(before_json) THEN json(before_json) <> before_json ELSE 1 END) \
-    OR (after_json IS NOT NULL AND CASE WHEN json_valid(after_json) THEN json(after_json) <> after_json ELSE 1 END))";
-
-/// An entry as the API's JSON object, built by SQLite, field for field what serde writes for
-/// `http::audit::AuditEntry`; the stored JSON passes through as it is (see [`SQLITE_ODD_ROW`];
-/// an odd row's JSON is not parsed at all, since `json()` fails on text that is not JSON).
-const SQLITE_ENTRY_JSON: &str = "json_object('seq', seq, 'at', at, 'actor_id', actor_id, \
-    'actor_email', actor_email, 'action', action, 'entity_type', entity_type, 'entity_id', entity_id, \
-    'project_id', project_id, 'reason', reason, 'before', CASE WHEN NOT odd THEN json(before_json) END, \
-    'after', CASE WHEN NOT odd THEN json(after_json) END, \
-    'request_id', request_id, 'prev_hash', prev_hash, 'hash', hash)";
+/// `occurred_at` has one of the shapes [`SQLITE_AT`] reads: a GLOB per sub-second length.
+fn sqlite_time_shapes() -> String {
+    let seconds = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]";
+    ["", ".###", ".######", ".#########"]
+        .iter()
+        .map(|fraction| {
+            let fraction = fraction.replace('#', "[0-9]");
+            format!("occurred_at GLOB '{seconds}{fraction}+00:00'")
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
 
 /// One page of entries as the API's JSON array, and the total; `None` where the typed [`list`]
-/// must answer (PostgreSQL, or a page with a row [`SQLITE_ODD_ROW`] names).
+/// must answer: PostgreSQL, or a page with a row SQLite cannot show exactly as serde does (a
+/// time of another shape, or stored text that is not JSON, which only an edit of the table
+/// writes and the typed path shows as a string).
 ///
 /// Why: as for `projects::list_json`, a page built by SQLite crosses from its worker thread as
 /// one row instead of one per entry. `tests/storage` checks the text against serde's.
@@ -237,29 +235,43 @@ pub async fn list_json(
     };
     let filter = filter.clause();
     let (clause, next) = (filter.sql(), filter.next_placeholder());
-    // One row past the page tells whether the total needs a COUNT (see `total_if_shown`).
-    let sql = format!(
-        "WITH shape(d, n3) AS (SELECT '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]', \
-         '[0-9][0-9][0-9]'), \
-         page AS (SELECT {COLUMNS}, {SQLITE_AT} AS at, {SQLITE_ODD_ROW} AS odd \
-         FROM audit_events, shape {clause} ORDER BY seq LIMIT ${next} OFFSET ${}), \
-         numbered AS (SELECT *, ROW_NUMBER() OVER (ORDER BY seq) AS n FROM page) \
-         SELECT json_group_array({SQLITE_ENTRY_JSON} ORDER BY n) FILTER (WHERE n <= ${shown}), COUNT(*), \
-         COALESCE(SUM(odd) FILTER (WHERE n <= ${shown}), 0) FROM numbered",
-        next + 1,
-        shown = next + 2
+    // An entry as the API's JSON object, field for field as serde writes `http::audit::AuditEntry`.
+    // Concatenated rather than `json_object`, so that the stored JSON passes through byte for
+    // byte without being parsed and written again.
+    let entry = format!(
+        "'{{\"seq\":' || seq || ',\"at\":\"' || ({SQLITE_AT}) || '\"' \
+         || ',\"actor_id\":' || COALESCE(actor_id, 'null') || ',\"actor_email\":' || json_quote(actor_email) \
+         || ',\"action\":' || json_quote(action) || ',\"entity_type\":' || json_quote(entity_type) \
+         || ',\"entity_id\":' || json_quote(entity_id) || ',\"project_id\":' || COALESCE(project_id, 'null') \
+         || ',\"reason\":' || json_quote(reason) || ',\"before\":' || COALESCE(before_json, 'null') \
+         || ',\"after\":' || COALESCE(after_json, 'null') || ',\"request_id\":' || json_quote(request_id) \
+         || ',\"prev_hash\":' || json_quote(prev_hash) || ',\"hash\":' || json_quote(hash) || '}}'"
     );
-    let (json, rows, odd): (String, i64, i64) = bind_params!(sqlx::query_as(&sql), &filter.params)
-        .bind(limit.saturating_add(1))
-        .bind(offset)
-        // Row numbers count within the page: the one past `limit` only tells that more follow.
-        .bind(limit)
-        .fetch_one(&sqlite.read)
-        .await?;
+    let odd = format!(
+        "NOT ({}) OR NOT json_valid(COALESCE(before_json, 'null')) \
+         OR NOT json_valid(COALESCE(after_json, 'null'))",
+        sqlite_time_shapes()
+    );
+    // Whether a row follows the page tells whether the total needs a COUNT (`total_if_shown`).
+    let sql = format!(
+        "SELECT '[' || COALESCE(group_concat(entry, ',' ORDER BY seq), '') || ']', COUNT(*), \
+         COALESCE(SUM(odd), 0), EXISTS (SELECT 1 FROM audit_events {clause} ORDER BY seq LIMIT 1 OFFSET ${}) \
+         FROM (SELECT seq, {entry} AS entry, {odd} AS odd \
+         FROM audit_events {clause} ORDER BY seq LIMIT ${next} OFFSET ${})",
+        next + 2,
+        next + 1,
+    );
+    let (json, rows, odd, more): (String, i64, i64, bool) =
+        bind_params!(sqlx::query_as(&sql), &filter.params)
+            .bind(limit)
+            .bind(offset)
+            .bind(offset.saturating_add(limit))
+            .fetch_one(&sqlite.read)
+            .await?;
     if odd > 0 {
         return Ok(None);
     }
-    let total = match total_if_shown(rows, limit, offset) {
+    let total = match total_if_shown(rows + i64::from(more), limit, offset) {
         Some(total) => total,
         None => count(db, &filter).await?,
     };
