@@ -68,6 +68,9 @@ enum Command {
         #[arg(long, requires = "download", value_name = "URL")]
         download_base: Option<String>,
     },
+    /// Compute a recorded suggestion or predicate search (assistant interaction ID) again and
+    /// print the comparison as JSON; exit 0 when the answer is identical, 1 when it is not.
+    Replay { id: i64 },
     /// Embedded (SQLite) mode: write an online backup of the database to FILE.
     Backup { file: PathBuf },
     /// Embedded (SQLite) mode: replace the database with FILE after checking it; refused while a
@@ -298,6 +301,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 "deleted {deleted} cached entries from {} with prefix {prefix:?}",
                 state.cache.backend()
             );
+        }
+        Command::Replay { id } => {
+            let db = connect_migrated(&config).await?;
+            let state = app::build(config, db)?;
+            let replay = state
+                .assistant
+                .replay(id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&replay)?);
+            if !replay.identical {
+                std::process::exit(1);
+            }
         }
         Command::Backup { file } => {
             let db = connect_migrated(&config).await?;

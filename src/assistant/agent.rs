@@ -127,6 +127,11 @@ impl Assistant {
                         execution_time_ms: started.elapsed().as_secs_f64() * 1000.0,
                     });
                 }
+                let as_of = chrono::Utc::now().date_naive();
+                let query = PredicateQuery {
+                    as_of: Some(as_of),
+                    ..query
+                };
                 let found = self.search.predicates(&query, &subject_text).await?;
                 let confidence = found.results.first().map(|r| r.score);
                 let sources = found.results.iter().map(|r| r.source_url.clone()).collect();
@@ -134,8 +139,11 @@ impl Assistant {
                     "{} candidates ranked from {}.",
                     found.meta.total_candidates, found.meta.source
                 );
+                let provenance = self
+                    .search_provenance(&query, &subject_text, &found, as_of)
+                    .await;
                 (
-                    json!({"results": found.results, "meta": found.meta}),
+                    json!({"results": found.results, "meta": found.meta, "provenance": provenance}),
                     confidence,
                     sources,
                     reasoning,
@@ -258,7 +266,8 @@ impl Assistant {
             })
             .collect();
         let confidence = Some(best.confidence);
-        let result = json!({"classification": best, "alternatives": &suggestions[1..]});
+        let provenance = self.classification_provenance(&text, 5).await;
+        let result = json!({"classification": best, "alternatives": &suggestions[1..], "provenance": provenance});
         Ok((result, confidence, sources, reasoning))
     }
 }

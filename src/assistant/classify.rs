@@ -86,7 +86,8 @@ impl Assistant {
             "description": project.description,
             "intended_use": project.intended_use,
         });
-        let output = json!({ "classification": stored, "suggestions": suggestions });
+        let provenance = self.classification_provenance(&text, ALTERNATIVES).await;
+        let output = json!({ "classification": stored, "suggestions": suggestions, "provenance": provenance });
         agent::insert(
             work.tx(),
             &NewInteraction {

@@ -6,6 +6,7 @@ mod agent;
 pub mod classifier;
 mod classify;
 mod predicates;
+pub mod replay;
 mod request;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::search::PredicateSearch;
 pub use classifier::Classifier;
 pub use classify::project_text;
 pub use predicates::{subject_text, InteractionContext, StoredSearch};
+pub use replay::{Replay, RANKING_VERSION};
 pub use request::{ExecuteRequest, ExecuteResponse, TaskParameters, TaskType};
 
 /// The handles the assistant's tasks work with. Cheap to clone.

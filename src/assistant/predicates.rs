@@ -53,6 +53,15 @@ impl Assistant {
         ctx: InteractionContext<'_>,
     ) -> Result<StoredSearch, ApiError> {
         let started = Instant::now();
+        // Ranked as of a recorded day, so that a replay ranks recency the same way.
+        let query = &PredicateQuery {
+            as_of: Some(
+                query
+                    .as_of
+                    .unwrap_or_else(|| chrono::Utc::now().date_naive()),
+            ),
+            ..query.clone()
+        };
         let result = self.search.predicates(query, subject).await?;
         let subject_info = query
             .product_code
@@ -120,9 +129,11 @@ impl Assistant {
             stored.len(),
             confidence.map_or("n/a".to_string(), |s| format!("{s:.2}")),
         );
+        let as_of = query.as_of.unwrap_or_default();
         let output = json!({
             "results": result.results.iter().map(|r| json!({"k_number": r.candidate.k_number, "score": r.score})).collect::<Vec<_>>(),
             "meta": result.meta,
+            "provenance": self.search_provenance(query, subject, &result, as_of).await,
         });
         let interaction = agent::insert(
             work.tx(),

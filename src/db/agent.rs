@@ -59,6 +59,12 @@ pub async fn insert(tx: &mut Tx, n: &NewInteraction<'_>) -> Result<AgentInteract
         .fetch_one(conn).await)
 }
 
+/// One interaction by id.
+pub async fn find(db: &Db, id: i64) -> Result<Option<AgentInteraction>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM agent_interactions WHERE id = $1");
+    on_read!(db, pool => sqlx::query_as::<_, AgentInteraction>(&sql).bind(id).fetch_optional(pool).await)
+}
+
 /// A project's interactions, newest first.
 pub async fn for_project(
     db: &Db,

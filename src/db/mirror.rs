@@ -177,6 +177,12 @@ pub async fn import_generation(db: &Db) -> Result<i64, sqlx::Error> {
     .map(|v| v.unwrap_or(0))
 }
 
+/// Every import as `(id, file_name, sha256)`, oldest first: what the mirror's data came from.
+pub async fn imported_files(db: &Db) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_as::<_, (i64, String, String)>(
+        "SELECT id, file_name, sha256 FROM fda_imports ORDER BY id").fetch_all(pool).await)
+}
+
 fn select_510k() -> String {
     format!("SELECT {} FROM fda_510k", COLUMNS_510K.join(", "))
 }

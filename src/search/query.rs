@@ -20,6 +20,8 @@ pub struct PredicateQuery {
     pub decision_date_to: Option<NaiveDate>,
     /// Results returned (1..=100).
     pub limit: usize,
+    /// The day recency is judged from; `None` for today (a replay gives the recorded day).
+    pub as_of: Option<NaiveDate>,
 }
 
 /// A search as asked, before validation. Absent (or blank) fields take the defaults.
@@ -108,6 +110,7 @@ impl PredicateQuery {
             decision_date_to: to,
             // In 1..=100 after the check above.
             limit: limit as usize,
+            as_of: None,
         })
     }
 }

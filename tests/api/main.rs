@@ -19,6 +19,7 @@ mod openapi;
 mod openfda;
 mod predicates;
 mod projects;
+mod replay;
 mod safety;
 mod security;
 mod service;

@@ -21,6 +21,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/interactions/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Computes a recorded suggestion or predicate search again, on the data it records (mirror
+         *     imports or openFDA's date) and with today's rules, and says whether the answer is identical.
+         */
+        post: operations["replayInteraction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/openfda/status": {
         parameters: {
             query?: never;
@@ -616,6 +636,12 @@ export interface components {
             /** Format: int64 */
             user_id: number;
         };
+        /** @description One item of an answer: a product code or a 510(k) number, and its confidence or score. */
+        AnswerItem: {
+            id: string;
+            /** Format: double */
+            score: number;
+        };
         ApiKey: {
             /** Format: date-time */
             created_at: string;
@@ -841,6 +867,25 @@ export interface components {
          * @enum {string}
          */
         DataSource: "openfda" | "mirror";
+        /** @description The data an answer was computed from. */
+        DataVersion: {
+            /** @description openFDA: its `meta.last_updated`, the date of the data it served. */
+            data_last_updated?: string | null;
+            /** @description Mirror: the newest imported files (at most 20), newest first. */
+            files: components["schemas"]["ImportedFile"][];
+            /**
+             * Format: int64
+             * @description Mirror: the newest import when the answer was computed (each import bumps it).
+             */
+            import_generation?: number | null;
+            /**
+             * @description Mirror: SHA-256 over every import's file SHA-256, in import order (importing a file
+             *     again counts as a change: a later import of older rows can change the data).
+             */
+            imports_sha256?: string | null;
+            /** @description `mirror` or `openfda`. */
+            source: string;
+        };
         Deleted: {
             /** Format: int64 */
             deleted: number;
@@ -1044,6 +1089,11 @@ export interface components {
         HealthStatus: "ok" | "degraded" | "unhealthy";
         /** @enum {string} */
         Impact: "none" | "low" | "medium" | "high";
+        /** @description One imported FDA file. */
+        ImportedFile: {
+            file_name: string;
+            sha256: string;
+        };
         /** @description A new key: the only answer that ever contains the key itself. */
         IssuedApiKey: {
             /** Format: date-time */
@@ -1341,6 +1391,32 @@ export interface components {
          * @enum {string}
          */
         ProjectStatus: "draft" | "active" | "in_progress" | "completed";
+        /** @description What an answer was computed from; stored in the interaction's output as `provenance`. */
+        Provenance: {
+            data: components["schemas"]["DataVersion"];
+            question: components["schemas"]["Question"];
+            ranking_version: string;
+        };
+        /** @description The question exactly as it was computed, so that it can be computed again. */
+        Question: {
+            limit: number;
+            /** @enum {string} */
+            task: "classification";
+            text: string;
+        } | {
+            /** Format: date */
+            as_of: string;
+            /** Format: date */
+            decision_date_from?: string | null;
+            /** Format: date */
+            decision_date_to?: string | null;
+            limit: number;
+            product_code?: string | null;
+            subject_text: string;
+            /** @enum {string} */
+            task: "predicate_search";
+            text?: string | null;
+        };
         /** @description A candidate with its score. */
         Ranked: components["schemas"]["Candidate"] & {
             reasons: string[];
@@ -1406,6 +1482,29 @@ export interface components {
          * @enum {string}
          */
         RecallScope: "this_device" | "same_applicant_product_code";
+        /** @description The outcome of a replay. */
+        Replay: {
+            current_data: components["schemas"]["DataVersion"];
+            current_ranking_version: string;
+            /**
+             * @description The recomputed answer is the recorded one: the same items, in the same order, with the
+             *     same scores.
+             */
+            identical: boolean;
+            /** Format: int64 */
+            interaction_id: number;
+            recorded: components["schemas"]["Provenance"];
+            recorded_answer: components["schemas"]["AnswerItem"][];
+            replayed_answer: components["schemas"]["AnswerItem"][];
+            /**
+             * @description The data is the one the answer was computed from. When false, the replay ran on today's
+             *     data and a difference may come from the data rather than from the rules.
+             */
+            same_data: boolean;
+            /** @description The ranking rules are the ones the answer was computed with. */
+            same_ranking_version: boolean;
+            task_type: string;
+        };
         RiskAssessment: {
             concerns: string[];
             /** @description `low`, `medium` or `high`: the highest impact among the rows. */
@@ -1820,6 +1919,149 @@ export interface operations {
                 };
             };
             /** @description The request took too long */
+            504: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    replayInteraction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Assistant interaction id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The recorded and the recomputed answer, and whether data and rules are the same */
+            200: {
+                headers: {
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Replay"];
+                };
+            };
+            /** @description Malformed request (path, query or JSON syntax) */
+            400: {
+                headers: {
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed (role, disabled account) */
+            403: {
+                headers: {
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such interaction */
+            404: {
+                headers: {
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The interaction records no provenance (recorded before answers were replayable, or a comparison) */
+            409: {
+                headers: {
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (opaque) */
+            500: {
+                headers: {
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description openFDA answered something unreadable */
+            502: {
+                headers: {
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description openFDA unavailable, rate limited or budget spent; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    /** @description The request's id (the caller's, if it sent a valid one); also in every error body and log line */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description openFDA did not answer in time; see Retry-After */
             504: {
                 headers: {
                     /** @description Seconds to wait before trying again */
