@@ -6,6 +6,7 @@ mod audit_json;
 #[path = "../common/mod.rs"]
 mod common;
 mod list_json;
+mod mirror_page;
 
 use common::{fresh_db, Backend};
 use regassist::audit::{self, Actor, Change};
