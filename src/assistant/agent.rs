@@ -17,6 +17,9 @@ use crate::domain::project::Project;
 use crate::error::ApiError;
 use crate::search::{PredicateQuery, SearchDefaults, SearchRequest};
 
+/// How many product codes the classification task answers with (the first and alternatives).
+const SUGGESTIONS: usize = 5;
+
 /// The project with the request's description and intended use laid over it.
 fn subject_project(req: &ExecuteRequest, project: Option<Project>, user_id: i64) -> Project {
     let now = chrono::Utc::now();
@@ -241,7 +244,7 @@ impl Assistant {
     ) -> Result<(Value, Option<f64>, Vec<String>, String), ApiError> {
         let text = super::classify::project_text(subject);
         let index = self.classifier.index(&self.db).await?;
-        let suggestions = index.suggest(&text, 5);
+        let suggestions = index.suggest(&text, SUGGESTIONS);
         let Some(best) = suggestions.first() else {
             return Err(ApiError::field(
                 "device_description",
@@ -266,7 +269,7 @@ impl Assistant {
             })
             .collect();
         let confidence = Some(best.confidence);
-        let provenance = self.classification_provenance(&text, 5).await;
+        let provenance = self.classification_provenance(&text, SUGGESTIONS).await;
         let result = json!({"classification": best, "alternatives": &suggestions[1..], "provenance": provenance});
         Ok((result, confidence, sources, reasoning))
     }

@@ -54,12 +54,11 @@ impl Assistant {
     ) -> Result<StoredSearch, ApiError> {
         let started = Instant::now();
         // Ranked as of a recorded day, so that a replay ranks recency the same way.
+        let as_of = query
+            .as_of
+            .unwrap_or_else(|| chrono::Utc::now().date_naive());
         let query = &PredicateQuery {
-            as_of: Some(
-                query
-                    .as_of
-                    .unwrap_or_else(|| chrono::Utc::now().date_naive()),
-            ),
+            as_of: Some(as_of),
             ..query.clone()
         };
         let result = self.search.predicates(query, subject).await?;
@@ -129,7 +128,6 @@ impl Assistant {
             stored.len(),
             confidence.map_or("n/a".to_string(), |s| format!("{s:.2}")),
         );
-        let as_of = query.as_of.unwrap_or_default();
         let output = json!({
             "results": result.results.iter().map(|r| json!({"k_number": r.candidate.k_number, "score": r.score})).collect::<Vec<_>>(),
             "meta": result.meta,
