@@ -263,16 +263,6 @@ impl Db {
         Ok(Tx { conn })
     }
 
-    /// A read-only transaction on the readers (one snapshot on SQLite): long checks that must
-    /// not hold the writer.
-    pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
-        let conn = match self {
-            Db::Postgres(pg) => TxConn::Postgres(pg.pool.begin().await?),
-            Db::Sqlite(s) => TxConn::Sqlite(s.read.begin().await?),
-        };
-        Ok(Tx { conn })
-    }
-
     pub async fn close(&self) {
         match self {
             Db::Postgres(pg) => {

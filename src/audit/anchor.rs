@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use super::checkpoint::{load_checkpoint, store_file, Checkpoint};
 use super::{row_hash, GENESIS_HASH};
 use crate::db::audit::{self as store, StoredCheckpoint};
-use crate::db::{Db, Tx};
+use crate::db::Tx;
 
 /// Rows read per step while checking the segment a new checkpoint would bless.
 const SEGMENT_ROWS: i64 = 1000;
@@ -47,14 +47,6 @@ pub enum Outcome {
     Empty,
     /// The chain no longer holds the previous checkpoint, or the anchor itself is in doubt.
     Refused(String),
-}
-
-/// A stretch of the chain checked before the chain head was taken: from the checkpoint it
-/// extends (`None`: the genesis) to the row `(seq, hash)`.
-#[derive(Debug, Clone)]
-pub struct CheckedAhead {
-    from: Option<(i64, String)>,
-    to: (i64, String),
 }
 
 /// How the writer treats the previous checkpoint.
@@ -108,33 +100,8 @@ impl Anchor {
         }
     }
 
-    /// Checks the rows after the previous checkpoint on a read snapshot, before the chain head is
-    /// taken: under the lock only the rows appended since are left to check, so writes do not
-    /// wait while thousands of rows are hashed (it was the tail of every write, every ten
-    /// seconds). `None` when it cannot tell; the locked pass then checks everything, as before.
-    pub(super) async fn check_ahead(&self, db: &Db) -> Option<CheckedAhead> {
-        let key = self.key.as_deref()?;
-        let mut tx = db.begin_read().await.ok()?;
-        let previous = self.previous(&mut tx, key).await.ok()?.ok()?;
-        let to = segment_holds(&mut tx, previous.as_ref(), None)
-            .await
-            .ok()?
-            .ok()?;
-        Some(CheckedAhead {
-            from: previous.map(|p| (p.head_seq, p.head_hash)),
-            to,
-        })
-    }
-
     /// One attempt, holding the chain head (`tx` holds the round lock): see the module docs.
-    /// `ahead` is what [`Anchor::check_ahead`] found; it counts only if it started from the same
-    /// previous checkpoint and the chain still holds its last row.
-    pub(super) async fn write(
-        &self,
-        tx: &mut Tx,
-        mode: Mode,
-        ahead: Option<CheckedAhead>,
-    ) -> anyhow::Result<Outcome> {
+    pub(super) async fn write(&self, tx: &mut Tx, mode: Mode) -> anyhow::Result<Outcome> {
         let Some(key) = self.key.as_deref() else {
             anyhow::bail!("no audit checkpoint key is configured");
         };
@@ -158,9 +125,7 @@ impl Anchor {
                 return Ok(outcome);
             }
         }
-        let from = previous.as_ref().map(|p| (p.head_seq, p.head_hash.clone()));
-        let resume = ahead.filter(|a| a.from == from).map(|a| a.to);
-        if let Err(why) = segment_holds(tx, previous.as_ref(), resume).await? {
+        if let Err(why) = segment_holds(tx, previous.as_ref()).await? {
             return Ok(self.refuse(why));
         }
         let cp = Checkpoint::sign(key, seq, &hash);
@@ -249,14 +214,11 @@ impl Anchor {
 }
 
 /// Checks that the chain still holds `previous` and that every row after it links and hashes
-/// soundly (from the genesis when there is no previous checkpoint); returns the last row's
-/// `(seq, hash)`. From `resume`, a row already checked, when the chain still holds it: its hash
-/// covers every row before it, so a row rewritten since would show there.
+/// soundly (from the genesis when there is no previous checkpoint).
 async fn segment_holds(
     tx: &mut Tx,
     previous: Option<&Checkpoint>,
-    resume: Option<(i64, String)>,
-) -> anyhow::Result<Result<(i64, String), String>> {
+) -> anyhow::Result<Result<(), String>> {
     let (mut seq, mut prev_hash) = match previous {
         Some(prev) => match store::hash_at(tx, prev.head_seq).await? {
             Some(h) if h == prev.head_hash => (prev.head_seq, h),
@@ -275,11 +237,6 @@ async fn segment_holds(
         },
         None => (0, GENESIS_HASH.to_string()),
     };
-    if let Some((at, hash)) = resume {
-        if at >= seq && store::hash_at(tx, at).await?.as_deref() == Some(hash.as_str()) {
-            (seq, prev_hash) = (at, hash);
-        }
-    }
     loop {
         let rows = store::rows_after(tx, seq, SEGMENT_ROWS).await?;
         let n = rows.len() as i64;
@@ -294,7 +251,7 @@ async fn segment_holds(
             prev_hash = row.hash;
         }
         if n < SEGMENT_ROWS {
-            return Ok(Ok((seq, prev_hash)));
+            return Ok(Ok(()));
         }
     }
 }

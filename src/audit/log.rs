@@ -54,13 +54,9 @@ impl AuditLog {
         if let Err(e) = self.sweep().await {
             tracing::warn!(error = %e, "could not seal queued audit rows before the checkpoint");
         }
-        let ahead = match mode {
-            Mode::Extend => self.anchor.check_ahead(&self.db).await,
-            Mode::Reanchor => None,
-        };
         let mut tx = self.db.begin_round().await?;
         store::lock_head(&mut tx).await?;
-        let outcome = self.anchor.write(&mut tx, mode, ahead).await?;
+        let outcome = self.anchor.write(&mut tx, mode).await?;
         if matches!(outcome, Outcome::Written(_)) {
             tx.commit().await?;
         }
