@@ -305,11 +305,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Replay { id } => {
             let db = connect_migrated(&config).await?;
             let state = app::build(config, db)?;
-            let replay = state
-                .assistant
-                .replay(id)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let replay = state.assistant.replay(id).await?;
             println!("{}", serde_json::to_string_pretty(&replay)?);
             if !replay.identical {
                 std::process::exit(1);

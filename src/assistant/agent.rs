@@ -130,11 +130,7 @@ impl Assistant {
                         execution_time_ms: started.elapsed().as_secs_f64() * 1000.0,
                     });
                 }
-                let as_of = chrono::Utc::now().date_naive();
-                let query = PredicateQuery {
-                    as_of: Some(as_of),
-                    ..query
-                };
+                let query = query.pinned();
                 let found = self.search.predicates(&query, &subject_text).await?;
                 let confidence = found.results.first().map(|r| r.score);
                 let sources = found.results.iter().map(|r| r.source_url.clone()).collect();
@@ -142,9 +138,7 @@ impl Assistant {
                     "{} candidates ranked from {}.",
                     found.meta.total_candidates, found.meta.source
                 );
-                let provenance = self
-                    .search_provenance(&query, &subject_text, &found, as_of)
-                    .await;
+                let provenance = self.search_provenance(&query, &subject_text, &found).await;
                 (
                     json!({"results": found.results, "meta": found.meta, "provenance": provenance}),
                     confidence,

@@ -54,13 +54,7 @@ impl Assistant {
     ) -> Result<StoredSearch, ApiError> {
         let started = Instant::now();
         // Ranked as of a recorded day, so that a replay ranks recency the same way.
-        let as_of = query
-            .as_of
-            .unwrap_or_else(|| chrono::Utc::now().date_naive());
-        let query = &PredicateQuery {
-            as_of: Some(as_of),
-            ..query.clone()
-        };
+        let query = &query.pinned();
         let result = self.search.predicates(query, subject).await?;
         let subject_info = query
             .product_code
@@ -131,7 +125,7 @@ impl Assistant {
         let output = json!({
             "results": result.results.iter().map(|r| json!({"k_number": r.candidate.k_number, "score": r.score})).collect::<Vec<_>>(),
             "meta": result.meta,
-            "provenance": self.search_provenance(query, subject, &result, as_of).await,
+            "provenance": self.search_provenance(query, subject, &result).await,
         });
         let interaction = agent::insert(
             work.tx(),

@@ -160,7 +160,7 @@ fn recorded_answer(output: &Value) -> Vec<AnswerItem> {
 
 impl Assistant {
     /// The version of the data a source answers from now.
-    pub async fn data_version(
+    async fn data_version(
         &self,
         source: &str,
         data_last_updated: Option<&str>,
@@ -210,13 +210,13 @@ impl Assistant {
         .await
     }
 
-    /// The provenance of a predicate search's result.
+    /// The provenance of a predicate search's result (`query` as ranked: see
+    /// [`PredicateQuery::pinned`]).
     pub(super) async fn search_provenance(
         &self,
         query: &PredicateQuery,
         subject_text: &str,
         result: &SearchResult,
-        as_of: NaiveDate,
     ) -> Value {
         let question = Question::PredicateSearch {
             text: query.text.clone(),
@@ -224,7 +224,7 @@ impl Assistant {
             decision_date_from: query.decision_date_from,
             decision_date_to: query.decision_date_to,
             limit: query.limit,
-            as_of,
+            as_of: query.ranked_on(),
             subject_text: subject_text.to_string(),
         };
         self.provenance_value(

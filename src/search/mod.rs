@@ -303,8 +303,7 @@ fn rank_pages(
             .and_then(|i| i.regulation_number.as_deref()),
         suggested_codes: suggested,
     };
-    let as_of = q.as_of.unwrap_or_else(|| Utc::now().date_naive());
-    let top = rank_top(&subject, corpus, as_of, q.limit.max(1));
+    let top = rank_top(&subject, corpus, q.ranked_on(), q.limit.max(1));
     // Only the classification facts of the candidates shown, not the whole page's.
     let facts = |pc: &String| {
         std::iter::once(page)

@@ -44,6 +44,20 @@ pub struct SearchDefaults<'a> {
 }
 
 impl PredicateQuery {
+    /// The day recency is judged from: the query's own, else today.
+    pub fn ranked_on(&self) -> NaiveDate {
+        self.as_of
+            .unwrap_or_else(|| chrono::Utc::now().date_naive())
+    }
+
+    /// The same query with its day fixed, so that the answer can be recomputed later.
+    pub fn pinned(&self) -> PredicateQuery {
+        PredicateQuery {
+            as_of: Some(self.ranked_on()),
+            ..self.clone()
+        }
+    }
+
     /// Validates `req`. Field names in the errors carry `prefix` (e.g. `parameters.`), so each
     /// entry point names its own field; the rules and messages are the same everywhere.
     pub fn parse(

@@ -11,15 +11,7 @@ use serde_json::json;
 
 use crate::common::{fresh_db, Backend};
 
-/// Texts that JSON writers escape differently if any (as in `list_json.rs`).
-const AWKWARD: [&str; 6] = [
-    "Pump \"X\" \\ 1",
-    "tab\there\nnew line\r\u{1}\u{1f}\u{7f}",
-    "Blutzuckermessgerät ß 血糖 😀",
-    "line\u{2028}separator / slash",
-    "{\"not\": \"json\"}",
-    "",
-];
+use crate::list_json::AWKWARD;
 
 /// Each sub-second length sqlx may store: none, 3, 6 and 9 digits.
 fn time(i: usize) -> DateTime<Utc> {

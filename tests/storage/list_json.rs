@@ -9,7 +9,7 @@ use crate::common::{fresh_db, Backend};
 
 /// Texts that JSON writers escape differently if any: quotes, backslashes, control characters,
 /// non-ASCII letters, an emoji, U+2028, a slash and something that looks like JSON.
-const AWKWARD: [&str; 6] = [
+pub const AWKWARD: [&str; 6] = [
     "Pump \"X\" \\ 1",
     "tab\there\nnew line\r\u{1}\u{1f}\u{7f}",
     "Blutzuckermessgerät ß 血糖 😀",
