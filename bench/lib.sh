@@ -104,6 +104,8 @@ start_server() { # env assignments...; sets PID, STARTUP_MS, IDLE_RSS_KB
 run_wrk() { # label, connections, url, script[, rows]
   local label=$1 conns=$2 url=$3 script=$4 rows=${5:-}
   local threads=2 out file
+  # ROWS="project-list audit-trail" runs only those rows (health-live always: the shares need it).
+  if [ -n "${ROWS:-}" ] && [ "$label" != health-live ] && [[ " $ROWS " != *" $label "* ]]; then return 0; fi
   [ "$conns" -lt 2 ] && threads=1
   wrk -t$threads -c"$conns" -d"${WARMUP}s" -s "$script" "$url" >/dev/null 2>&1 || true
   out=$(wrk -t$threads -c"$conns" -d"${DURATION}s" --latency -s "$script" "$url" 2>&1)

@@ -8,6 +8,7 @@
 #   MODES=embedded bench/run.sh  # one mode only (embedded | postgres)
 #   BIN=/path/to/regassist bench/run.sh  # skip the build
 #   RESULTS=/tmp/a.md bench/run.sh     # write elsewhere (A/B runs of two builds)
+#   ROWS="project-list audit-trail" bench/run.sh  # only these rows (and the ceiling, health-live)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARMUP=${WARMUP:-5}

@@ -126,6 +126,28 @@ pub struct PoolStats {
     pub max: u32,
 }
 
+/// A PostgreSQL connection unused for longer than this is tested (a round trip) before it is
+/// handed out; one in steady use is not. The same window as HikariCP's `aliveBypassWindowMs`.
+const PG_TEST_IF_IDLE_FOR: Duration = Duration::from_millis(500);
+
+/// Pool options for PostgreSQL. sqlx by default sends a `Sync` and waits for the server's answer
+/// before every acquire: a second round trip for every single-query request, and on two cores
+/// a wake-up of the server process each time. A connection that has been idle for a while may
+/// have been cut (a restart, a failover, an idle timeout), so only those are tested; one cut
+/// while in steady use fails its query, and sqlx's own test on release closes it.
+fn pg_pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PG_TEST_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl Db {
     /// Connects without running migrations.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
@@ -145,14 +167,14 @@ impl Db {
                         config.db_lock_timeout.as_millis().to_string(),
                     ),
                 ]);
-            let pool = PgPoolOptions::new()
+            let pool = pg_pool_options()
                 .max_connections(config.db_max_connections)
                 .min_connections(1)
                 .acquire_timeout(config.db_acquire_timeout)
                 .connect_with(options.clone())
                 .await
                 .context("connecting to PostgreSQL")?;
-            let round_pool = PgPoolOptions::new()
+            let round_pool = pg_pool_options()
                 .max_connections(1)
                 .acquire_timeout(config.db_acquire_timeout)
                 .connect_lazy_with(options);
@@ -162,7 +184,7 @@ impl Db {
         }
     }
 
-    /// Opens (creating if needed) a SQLite database file in WAL mode.
+        /// Opens (creating if needed) a SQLite database file in WAL mode.
     pub async fn connect_sqlite(
         url: &str,
         readers: u32,
@@ -183,13 +205,17 @@ impl Db {
                     .with_context(|| format!("creating {}", parent.display()))?;
             }
         }
+        // A connection to a file in this process cannot have gone away: no test before each use
+        // (by default sqlx pings it first, a round trip to the connection's worker thread).
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(acquire_timeout.max(Duration::from_secs(30)))
             .connect_with(options.clone())
             .await
             .context("opening SQLite database")?;
         let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(readers)
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
