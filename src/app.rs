@@ -17,6 +17,7 @@ use crate::audit::AuditLog;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::db::Db;
+use crate::http::pages::PageCache;
 use crate::http::{AppState, Services};
 use crate::openfda::OpenFda;
 use crate::rate_limit::RateLimiter;
@@ -78,6 +79,7 @@ pub fn build(config: Config, db: Db) -> anyhow::Result<AppState> {
     Ok(AppState(Arc::new(Services {
         assistant: Assistant::new(audit.clone(), search.clone()),
         sign_in: SignIn::new(&config, audit.clone())?,
+        pages: PageCache::new(config.page_cache_bytes),
         search,
         openfda,
         audit,

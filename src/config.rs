@@ -86,6 +86,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// Bytes of rendered list pages each replica keeps (`http::pages`); 0 keeps none.
+    pub page_cache_bytes: usize,
     pub shutdown_drain: Duration,
     pub shutdown_grace: Duration,
 }
@@ -287,6 +289,10 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        let page_cache_mib: usize = s.parse("REGASSIST_PAGE_CACHE_MIB", 16)?;
+        if page_cache_mib > 4096 {
+            return Err(invalid("REGASSIST_PAGE_CACHE_MIB", "must be at most 4096"));
+        }
         let openfda_rate_per_minute: u32 = s.parse("OPENFDA_RATE_PER_MINUTE", 200)?;
         if openfda_rate_per_minute == 0 || openfda_rate_per_minute > 240 {
             return Err(invalid(
@@ -338,6 +344,7 @@ impl Config {
             cors_origins,
             request_timeout: Duration::from_secs(s.parse("REGASSIST_REQUEST_TIMEOUT_SECS", 30)?),
             body_limit_bytes,
+            page_cache_bytes: page_cache_mib * 1024 * 1024,
             shutdown_drain: Duration::from_secs(s.parse("REGASSIST_SHUTDOWN_DRAIN_SECS", 0)?),
             shutdown_grace: Duration::from_secs(s.parse("REGASSIST_SHUTDOWN_GRACE_SECS", 20)?),
         })
@@ -411,6 +418,7 @@ mod tests {
         assert!(c.redis_url.is_none());
         assert_eq!(c.openfda_daily_limit, 1_000);
         assert_eq!(c.body_limit_bytes, 1024 * 1024);
+        assert_eq!(c.page_cache_bytes, 16 * 1024 * 1024);
     }
 
     #[test]

@@ -184,7 +184,7 @@ impl Db {
         }
     }
 
-        /// Opens (creating if needed) a SQLite database file in WAL mode.
+    /// Opens (creating if needed) a SQLite database file in WAL mode.
     pub async fn connect_sqlite(
         url: &str,
         readers: u32,

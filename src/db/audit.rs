@@ -278,6 +278,21 @@ pub async fn list_json(
     Ok(Some((json, total)))
 }
 
+/// The hash of the newest entry a filter's rows can hold: one project's newest, or the chain's
+/// head. Entries are only ever appended, and each hash covers every entry before it, so an equal
+/// hash means equal rows under any filter of that scope. Empty when there are none.
+pub async fn newest_hash(db: &Db, project_id: Option<i64>) -> Result<String, sqlx::Error> {
+    let hash: Option<String> = match project_id {
+        Some(p) => on_read!(db, pool => sqlx::query_scalar(
+            "SELECT hash FROM audit_events WHERE project_id = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(p).fetch_optional(pool).await)?,
+        None => on_read!(db, pool => sqlx::query_scalar(
+            "SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(pool).await)?,
+    };
+    Ok(hash.unwrap_or_default())
+}
+
 /// How many rows a filter's clause matches.
 async fn count(db: &Db, filter: &Where<'_>) -> Result<i64, sqlx::Error> {
     let sql = format!("SELECT COUNT(*) FROM audit_events {}", filter.sql());

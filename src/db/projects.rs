@@ -117,6 +117,21 @@ pub async fn list(
     Ok((rows, count(db, &filter).await?))
 }
 
+/// The version of the owner's project list: slots of random numbers, one replaced in the same
+/// transaction as any change to one of the owner's projects (triggers, migration 0009), so equal
+/// versions mean an equal list.
+pub async fn list_version(db: &Db, user_id: i64) -> Result<String, sqlx::Error> {
+    let slots: Vec<i64> = on_read!(db, pool => sqlx::query_scalar(
+        "SELECT version FROM project_list_versions WHERE user_id = $1 ORDER BY slot")
+        .bind(user_id).fetch_all(pool).await)?;
+    let mut version = String::with_capacity(slots.len() * 20);
+    for slot in slots {
+        use std::fmt::Write;
+        let _ = write!(version, "{slot},");
+    }
+    Ok(version)
+}
+
 /// How many projects a filter's clause matches.
 async fn count(db: &Db, filter: &Where<'_>) -> Result<i64, sqlx::Error> {
     let sql = format!("SELECT COUNT(*) FROM projects {}", filter.sql());

@@ -118,18 +118,39 @@ async fn page_of(state: &AppState, filter: AuditFilter, q: &TrailQuery) -> ApiRe
     }
     .validate()?;
     max_chars("action", q.action.as_deref(), 100)?;
-    if let Some((entries, total)) = store::list_json(&state.db, &filter, limit, offset).await? {
+    let key = format!(
+        "audit {limit} {offset} {:?} {:?} {:?} {:?}",
+        filter.project_id, filter.action, filter.from, filter.to
+    );
+    let version = store::newest_hash(&state.db, filter.project_id).await?;
+    let (body, _) = state
+        .pages
+        .serve(key, version, render_page(state, &filter, limit, offset))
+        .await?;
+    Ok(serialised_json(body))
+}
+
+/// One page of entries as the API's JSON `AuditPage`.
+async fn render_page(
+    state: &AppState,
+    filter: &AuditFilter,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<(String, i64)> {
+    if let Some((entries, total)) = store::list_json(&state.db, filter, limit, offset).await? {
         // The same two fields, in the same order, as serde writes for `AuditPage`.
-        return Ok(serialised_json(format!(
-            "{{\"audit_entries\":{entries},\"total_count\":{total}}}"
-        )));
+        let page = format!("{{\"audit_entries\":{entries},\"total_count\":{total}}}");
+        return Ok((page, total));
     }
-    let (rows, total) = store::list(&state.db, &filter, limit, offset).await?;
-    Ok(Json(AuditPage {
+    let (rows, total) = store::list(&state.db, filter, limit, offset).await?;
+    let page = AuditPage {
         audit_entries: rows.into_iter().map(AuditEntry::from).collect(),
         total_count: total,
-    })
-    .into_response())
+    };
+    Ok((
+        serde_json::to_string(&page).map_err(anyhow::Error::from)?,
+        total,
+    ))
 }
 
 /// Owners see their project's trail; auditors and admins see any project's (deleted ones too).

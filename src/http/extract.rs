@@ -305,17 +305,17 @@ pub fn with_total<T: Serialize>(items: T, total: i64) -> Response {
 }
 
 /// A JSON body already serialised (by the database) with `X-Total-Count`.
-pub fn json_with_total(json: String, total: i64) -> Response {
+pub fn json_with_total(json: impl Into<axum::body::Bytes>, total: i64) -> Response {
     total_count(serialised_json(json), total)
 }
 
 /// A JSON body already serialised (by the database).
-pub fn serialised_json(json: String) -> Response {
+pub fn serialised_json(json: impl Into<axum::body::Bytes>) -> Response {
     let content_type = (
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),
     );
-    ([content_type], json).into_response()
+    ([content_type], json.into()).into_response()
 }
 
 fn total_count(mut response: Response, total: i64) -> Response {

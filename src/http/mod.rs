@@ -19,6 +19,7 @@ mod openapi_enums;
 mod openapi_examples;
 mod openapi_headers;
 pub mod openfda_admin;
+pub mod pages;
 pub mod predicate_input;
 pub mod predicates;
 pub mod project_reports;

@@ -15,7 +15,7 @@ use crate::domain::project::{CreateProject, UpdateProject, STATUSES};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::error::ErrorBody;
-use crate::http::extract::{json_with_total, max_chars, with_total, Json, Page, Path, Query};
+use crate::http::extract::{json_with_total, max_chars, Json, Page, Path, Query};
 use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -130,13 +130,38 @@ pub async fn list_projects(
         device_type: trimmed(q.device_type),
     };
     let user = auth.user.id;
-    if let Some((json, total)) =
-        projects::list_json(&state.db, user, &filter, limit, offset).await?
-    {
-        return Ok(json_with_total(json, total));
+    let key = format!(
+        "projects {user} {limit} {offset} {:?} {:?} {:?}",
+        filter.search, filter.status, filter.device_type
+    );
+    let version = projects::list_version(&state.db, user).await?;
+    let (body, total) = state
+        .pages
+        .serve(
+            key,
+            version,
+            render_list(&state, user, &filter, limit, offset),
+        )
+        .await?;
+    Ok(json_with_total(body, total))
+}
+
+/// One page of the owner's projects as JSON, and the total.
+async fn render_list(
+    state: &AppState,
+    user: i64,
+    filter: &ProjectFilter,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<(String, i64)> {
+    if let Some(page) = projects::list_json(&state.db, user, filter, limit, offset).await? {
+        return Ok(page);
     }
-    let (rows, total) = projects::list(&state.db, user, &filter, limit, offset).await?;
-    Ok(with_total(rows, total))
+    let (rows, total) = projects::list(&state.db, user, filter, limit, offset).await?;
+    Ok((
+        serde_json::to_string(&rows).map_err(anyhow::Error::from)?,
+        total,
+    ))
 }
 
 /// One project, with `ETag: "<version>"`.

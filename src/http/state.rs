@@ -13,6 +13,7 @@ use crate::audit::AuditLog;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::db::Db;
+use crate::http::pages::PageCache;
 use crate::openfda::OpenFda;
 use crate::rate_limit::RateLimiter;
 use crate::search::PredicateSearch;
@@ -43,6 +44,8 @@ pub struct Services {
     pub search: PredicateSearch,
     pub assistant: Assistant,
     pub sign_in: SignIn,
+    /// Rendered list pages, served again while the database says they are current.
+    pub pages: PageCache,
     pub metrics: PrometheusHandle,
     /// Set on SIGTERM/SIGINT: readiness answers 503 from then on.
     pub draining: Arc<AtomicBool>,

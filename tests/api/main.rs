@@ -17,6 +17,7 @@ mod mirror;
 mod mirror_search;
 mod openapi;
 mod openfda;
+mod pages;
 mod predicates;
 mod projects;
 mod replay;
