@@ -13,6 +13,7 @@ pub mod mirror;
 pub mod predicates;
 pub mod projects;
 pub mod users;
+pub mod warm;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +24,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+use self::warm::WarmPool;
+
 use crate::config::Config;
 
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -31,7 +34,8 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sql
 /// The PostgreSQL pools.
 #[derive(Clone, Debug)]
 pub struct PgDb {
-    pub pool: PgPool,
+    /// The requests' connections (single statements keep theirs warm, see [`warm`]).
+    pub pool: WarmPool<Postgres>,
     /// One connection of its own for work that others wait on (the audit chain's sealing
     /// rounds), so it never queues for a connection behind the requests waiting for it.
     pub round_pool: PgPool,
@@ -40,7 +44,7 @@ pub struct PgDb {
 /// SQLite's two pools (many readers, one writer).
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
-    pub read: SqlitePool,
+    pub read: WarmPool<Sqlite>,
     pub write: SqlitePool,
 }
 
@@ -61,32 +65,44 @@ pub enum TxConn {
     Sqlite(Transaction<'static, Sqlite>),
 }
 
-/// Runs `$body` with `$pool` bound to a pool for reading.
+/// Runs `$body`, one statement whose value is a `Result<_, sqlx::Error>`, with `$pool` bound to
+/// an executor for reading: a warm connection (see [`warm`]).
 #[macro_export]
 macro_rules! on_read {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Postgres(pg) => {
-                let $pool = &pg.pool;
-                $body
-            }
-            $crate::db::Db::Sqlite(sqlite) => {
-                let $pool = &sqlite.read;
-                $body
-            }
+            $crate::db::Db::Postgres(pg) => $crate::on_lease!(pg.pool, $pool => $body),
+            $crate::db::Db::Sqlite(sqlite) => $crate::on_lease!(sqlite.read, $pool => $body),
         }
     };
 }
 
-/// Runs `$body` with `$pool` bound to the pool that writes.
+/// Runs `$body` on a connection leased from a [`warm::WarmPool`], and keeps the connection warm
+/// when `$body` returned `Ok`.
+#[macro_export]
+macro_rules! on_lease {
+    ($warm:expr, $conn:ident => $body:expr) => {
+        match $warm.acquire().await {
+            Ok(mut lease) => {
+                let out = {
+                    let $conn = lease.conn();
+                    $body
+                };
+                lease.finish(&out);
+                out
+            }
+            Err(error) => Err(error),
+        }
+    };
+}
+
+/// Runs `$body`, one statement whose value is a `Result<_, sqlx::Error>`, with `$pool` bound to
+/// an executor that writes.
 #[macro_export]
 macro_rules! on_write {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Postgres(pg) => {
-                let $pool = &pg.pool;
-                $body
-            }
+            $crate::db::Db::Postgres(pg) => $crate::on_lease!(pg.pool, $pool => $body),
             $crate::db::Db::Sqlite(sqlite) => {
                 let $pool = &sqlite.write;
                 $body
@@ -178,6 +194,7 @@ impl Db {
                 .max_connections(1)
                 .acquire_timeout(config.db_acquire_timeout)
                 .connect_lazy_with(options);
+            let pool = WarmPool::new(pool, Some(PG_TEST_IF_IDLE_FOR));
             Ok(Db::Postgres(PgDb { pool, round_pool }))
         } else {
             Self::connect_sqlite(url, config.db_max_connections, config.db_acquire_timeout).await
@@ -221,6 +238,7 @@ impl Db {
             .connect_with(options)
             .await
             .context("opening SQLite database")?;
+        let read = WarmPool::new(read, None);
         Ok(Db::Sqlite(SqliteDb { read, write }))
     }
 
@@ -233,7 +251,7 @@ impl Db {
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Postgres(pg) => PG_MIGRATOR.run(&pg.pool).await?,
+            Db::Postgres(pg) => PG_MIGRATOR.run(pg.pool.sqlx()).await?,
             Db::Sqlite(s) => SQLITE_MIGRATOR.run(&s.write).await?,
         }
         Ok(())
@@ -259,15 +277,15 @@ impl Db {
         match self {
             Db::Postgres(pg) => PoolStats {
                 backend: "postgres",
-                size: pg.pool.size(),
-                idle: pg.pool.num_idle() as u32,
-                max: pg.pool.options().get_max_connections(),
+                size: pg.pool.sqlx().size(),
+                idle: (pg.pool.sqlx().num_idle() + pg.pool.kept()) as u32,
+                max: pg.pool.sqlx().options().get_max_connections(),
             },
             Db::Sqlite(s) => PoolStats {
                 backend: "sqlite",
-                size: s.read.size() + s.write.size(),
-                idle: (s.read.num_idle() + s.write.num_idle()) as u32,
-                max: s.read.options().get_max_connections() + 1,
+                size: s.read.sqlx().size() + s.write.size(),
+                idle: (s.read.sqlx().num_idle() + s.read.kept() + s.write.num_idle()) as u32,
+                max: s.read.sqlx().options().get_max_connections() + 1,
             },
         }
     }

@@ -261,13 +261,12 @@ pub async fn list_json(
         next + 2,
         next + 1,
     );
-    let (json, rows, odd, more): (String, i64, i64, bool) =
-        bind_params!(sqlx::query_as(&sql), &filter.params)
+    let (json, rows, odd, more): (String, i64, i64, bool) = crate::on_lease!(sqlite.read, conn => bind_params!(sqlx::query_as(&sql), &filter.params)
             .bind(limit)
             .bind(offset)
             .bind(offset.saturating_add(limit))
-            .fetch_one(&sqlite.read)
-            .await?;
+            .fetch_one(conn)
+            .await)?;
     if odd > 0 {
         return Ok(None);
     }

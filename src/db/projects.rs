@@ -179,14 +179,13 @@ pub async fn list_json(
         next + 1,
         next + 2
     );
-    let (json, rows, odd_times): (String, i64, i64) =
-        bind_params!(sqlx::query_as(&sql), &filter.params)
+    let (json, rows, odd_times): (String, i64, i64) = crate::on_lease!(sqlite.read, conn => bind_params!(sqlx::query_as(&sql), &filter.params)
             .bind(limit.saturating_add(1))
             .bind(offset)
             // Row numbers count from the first filtered row, before the offset.
             .bind(offset.saturating_add(limit))
-            .fetch_one(&sqlite.read)
-            .await?;
+            .fetch_one(conn)
+            .await)?;
     if odd_times > 0 {
         return Ok(None);
     }

@@ -190,7 +190,7 @@ pub const ACCOUNT_CHANNEL: &str = "regassist_accounts";
 pub async fn listen_for_account_changes(
     pg: &super::PgDb,
 ) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
-    let mut listener = sqlx::postgres::PgListener::connect_with(&pg.pool).await?;
+    let mut listener = sqlx::postgres::PgListener::connect_with(pg.pool.sqlx()).await?;
     listener.listen(ACCOUNT_CHANNEL).await?;
     Ok(listener)
 }

@@ -358,7 +358,7 @@ async fn postgres_lock_and_statement_waits_are_bounded() {
     // A statement over the timeout is cut off and maps to the same 503.
     let err = sqlx::query("SELECT pg_sleep(30)")
         .execute(match &app.state.db {
-            regassist::db::Db::Postgres(pg) => &pg.pool,
+            regassist::db::Db::Postgres(pg) => pg.pool.sqlx(),
             regassist::db::Db::Sqlite(_) => unreachable!("a PostgreSQL test"),
         })
         .await

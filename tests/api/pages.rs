@@ -32,7 +32,7 @@ fn names(list: &Value) -> Vec<&str> {
 /// Runs SQL as an operator would, beside the service.
 async fn operator_sql(app: &TestApp, sql: &str) {
     match &app.state.db {
-        regassist::db::Db::Postgres(pg) => sqlx::query(sql).execute(&pg.pool).await.map(drop),
+        regassist::db::Db::Postgres(pg) => sqlx::query(sql).execute(pg.pool.sqlx()).await.map(drop),
         regassist::db::Db::Sqlite(s) => sqlx::query(sql).execute(&s.write).await.map(drop),
     }
     .unwrap();

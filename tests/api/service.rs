@@ -241,7 +241,7 @@ both_backends!(
             return;
         };
         let name: String = sqlx::query_scalar("SELECT current_database()")
-            .fetch_one(&pg.pool)
+            .fetch_one(pg.pool.sqlx())
             .await
             .unwrap();
         let admin_url = std::env::var("TEST_DATABASE_URL").unwrap();

@@ -7,6 +7,7 @@ mod audit_json;
 mod common;
 mod list_json;
 mod mirror_page;
+mod warm_pool;
 
 use common::{fresh_db, Backend};
 use regassist::audit::{self, Actor, Change};
