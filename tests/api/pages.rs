@@ -5,20 +5,26 @@ use crate::both_backends;
 use crate::common::*;
 use serde_json::{json, Value};
 
-/// A list or trail as one replica answers it: status, `X-Total-Count` (lists) and body.
-async fn read(base: &str, token: &str, path: &str) -> (u16, Option<String>, Value) {
-    let res = reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+/// A list or trail as the first replica answers it: status, `X-Total-Count` (lists) and body.
+async fn read(app: &TestApp, token: &str, path: &str) -> (u16, Option<String>, Value) {
+    let res = app.get(path).bearer_auth(token).send().await.unwrap();
     let status = res.status().as_u16();
     let total = res
         .headers()
         .get("x-total-count")
         .map(|v| v.to_str().unwrap().to_string());
     (status, total, res.json().await.unwrap())
+}
+
+/// The status of a change sent as `token`.
+async fn status_after(change: reqwest::RequestBuilder, token: &str) -> u16 {
+    change
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 fn names(list: &Value) -> Vec<&str> {
@@ -44,58 +50,40 @@ both_backends!(
     |app: TestApp| async move {
         let token = app.jwt_for("pages-owner");
         let other = app.replica().await;
-        let client = reqwest::Client::new();
         let first = app.create_project(&token, json!({"name": "first"})).await;
         let id = first["id"].as_i64().unwrap();
         let list = "/api/projects?limit=20";
 
-        let (status, total, body) = read(&app.base, &token, list).await;
+        let (status, total, body) = read(&app, &token, list).await;
         assert_eq!((status, total.as_deref()), (200, Some("1")));
         assert_eq!(names(&body), ["first"]);
         let kept = app.state.pages.bytes();
         assert!(kept > 0, "the page was kept");
-        assert_eq!(read(&app.base, &token, list).await.2, body, "served again");
+        assert_eq!(read(&app, &token, list).await.2, body, "served again");
         assert_eq!(app.state.pages.bytes(), kept, "from the kept page");
 
         // Renamed through the other replica.
-        let res = client
-            .patch(format!("{}/api/projects/{id}", other.base))
-            .bearer_auth(&token)
-            .header("If-Match", "\"1\"")
-            .json(&json!({"name": "renamed"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let (_, total, body) = read(&app.base, &token, list).await;
+        let project = format!("/api/projects/{id}");
+        let rename = other.patch(&project).header("If-Match", "\"1\"");
+        let rename = rename.json(&json!({"name": "renamed"}));
+        assert_eq!(status_after(rename, &token).await, 200);
+        let (_, total, body) = read(&app, &token, list).await;
         assert_eq!(
             (total.as_deref(), names(&body)),
             (Some("1"), vec!["renamed"])
         );
 
         // A second project through the other replica, then the first deleted there.
-        let res = client
-            .post(format!("{}/api/projects", other.base))
-            .bearer_auth(&token)
-            .json(&json!({"name": "second"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let (_, total, body) = read(&app.base, &token, list).await;
+        let second = other.post("/api/projects").json(&json!({"name": "second"}));
+        assert_eq!(status_after(second, &token).await, 201);
+        let (_, total, body) = read(&app, &token, list).await;
         assert_eq!(
             (total.as_deref(), names(&body)),
             (Some("2"), vec!["second", "renamed"])
         );
-        let res = client
-            .delete(format!("{}/api/projects/{id}", other.base))
-            .bearer_auth(&token)
-            .header("If-Match", "\"2\"")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let (_, total, body) = read(&app.base, &token, list).await;
+        let delete = other.delete(&project).header("If-Match", "\"2\"");
+        assert_eq!(status_after(delete, &token).await, 200);
+        let (_, total, body) = read(&app, &token, list).await;
         assert_eq!(
             (total.as_deref(), names(&body)),
             (Some("1"), vec!["second"])
@@ -107,12 +95,12 @@ both_backends!(
             "UPDATE projects SET name = 'by hand' WHERE name = 'second'",
         )
         .await;
-        let (_, _, body) = read(&app.base, &token, list).await;
+        let (_, _, body) = read(&app, &token, list).await;
         assert_eq!(names(&body), ["by hand"]);
 
         // Another owner's list is its own page, and stays empty.
         let stranger = app.jwt_for("pages-stranger");
-        let (_, total, body) = read(&app.base, &stranger, list).await;
+        let (_, total, body) = read(&app, &stranger, list).await;
         assert_eq!((total.as_deref(), body), (Some("0"), json!([])));
     }
 );
@@ -127,25 +115,17 @@ both_backends!(
         let id = project["id"].as_i64().unwrap();
         let trail = format!("/api/audit/trail/{id}?limit=50");
 
-        let (status, _, body) = read(&app.base, &token, &trail).await;
+        let (status, _, body) = read(&app, &token, &trail).await;
         assert_eq!(status, 200);
         let before = body["total_count"].as_i64().unwrap();
-        assert_eq!(
-            read(&app.base, &token, &trail).await.2,
-            body,
-            "served again"
-        );
+        assert_eq!(read(&app, &token, &trail).await.2, body, "served again");
 
-        let res = reqwest::Client::new()
-            .patch(format!("{}/api/projects/{id}", other.base))
-            .bearer_auth(&token)
+        let activate = other.patch(&format!("/api/projects/{id}"));
+        let activate = activate
             .header("If-Match", "\"1\"")
-            .json(&json!({"status": "active"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let (_, _, body) = read(&app.base, &token, &trail).await;
+            .json(&json!({"status": "active"}));
+        assert_eq!(status_after(activate, &token).await, 200);
+        let (_, _, body) = read(&app, &token, &trail).await;
         assert_eq!(body["total_count"].as_i64().unwrap(), before + 1);
         let entries = body["audit_entries"].as_array().unwrap();
         assert_eq!(entries.len() as i64, before + 1);
@@ -153,6 +133,6 @@ both_backends!(
 
         // A stranger is still refused, though the page is kept.
         let stranger = app.jwt_for("pages-trail-stranger");
-        assert_eq!(read(&app.base, &stranger, &trail).await.0, 404);
+        assert_eq!(read(&app, &stranger, &trail).await.0, 404);
     }
 );
