@@ -43,7 +43,7 @@ mod log;
 pub mod offline;
 mod rows;
 mod seal;
-pub use anchor::{Mode, Outcome};
+pub use anchor::{CheckedAhead, Mode, Outcome};
 pub use checkpoint::{ensure_key, key_file, load_checkpoint, load_key, Checkpoint};
 pub use log::{AuditLog, Recording};
 pub use rows::{verify_rows, RowsCheck};

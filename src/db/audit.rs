@@ -379,16 +379,32 @@ pub async fn latest_checkpoint(db: &Db) -> Result<Option<StoredCheckpoint>, sqlx
     on_read!(db, pool => sqlx::query_as(LATEST_CHECKPOINT).fetch_optional(pool).await)
 }
 
+fn rows_after_sql() -> String {
+    format!("SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+}
+
+const HASH_AT: &str = "SELECT hash FROM audit_events WHERE seq = $1";
+
 /// Up to `limit` chain rows after `seq`, in order, read inside the writer's transaction.
 pub async fn rows_after(tx: &mut Tx, seq: i64, limit: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2");
+    let sql = rows_after_sql();
     on_tx!(tx, conn => sqlx::query_as(&sql).bind(seq).bind(limit).fetch_all(conn).await)
+}
+
+/// Up to `limit` chain rows after `seq`, in order, read on their own (one statement).
+pub async fn rows_after_read(db: &Db, seq: i64, limit: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
+    let sql = rows_after_sql();
+    on_read!(db, pool => sqlx::query_as(&sql).bind(seq).bind(limit).fetch_all(pool).await)
 }
 
 /// The stored hash of the row at `seq`, inside a transaction.
 pub async fn hash_at(tx: &mut Tx, seq: i64) -> Result<Option<String>, sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1")
-        .bind(seq).fetch_optional(conn).await)
+    on_tx!(tx, conn => sqlx::query_scalar(HASH_AT).bind(seq).fetch_optional(conn).await)
+}
+
+/// The stored hash of the row at `seq`, read on its own.
+pub async fn hash_at_read(db: &Db, seq: i64) -> Result<Option<String>, sqlx::Error> {
+    on_read!(db, pool => sqlx::query_scalar(HASH_AT).bind(seq).fetch_optional(pool).await)
 }
 
 /// A row still waiting in `audit_pending` for its place on the chain.

@@ -5,6 +5,7 @@
 mod common;
 
 mod audit;
+mod audit_ahead;
 mod audit_anchor;
 mod auth;
 mod bounds;
