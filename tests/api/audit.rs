@@ -69,6 +69,20 @@ pub(crate) async fn seed(app: &TestApp) -> (String, String, i64) {
     (auditor, owner, id)
 }
 
+/// Changes project `id`'s description as `owner` (one audited change each).
+pub(crate) async fn describe(app: &TestApp, owner: &str, id: i64, descriptions: &[&str]) {
+    for description in descriptions {
+        let res = app
+            .patch(&format!("/api/projects/{id}"))
+            .bearer_auth(owner)
+            .json(&json!({"description": description}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+}
+
 both_backends!(
     each_change_writes_one_row_and_failures_none,
     &[],

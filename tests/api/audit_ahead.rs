@@ -3,12 +3,10 @@
 //! the chain still holds that row unchanged. A row altered in between is still caught, by the
 //! verification against the checkpoint signed over it.
 
-use regassist::audit::{Mode, Outcome};
-use serde_json::json;
-
-use crate::audit::{bypass, seed, verify};
+use crate::audit::{bypass, describe, seed, verify};
 use crate::both_backends;
 use crate::common::*;
+use regassist::audit::{Mode, Outcome};
 
 /// Seeds the chain (rows 1–7), signs it, and appends rows 8 and 9 after the checkpoint.
 async fn signed_then_two_more(app: &TestApp) -> String {
@@ -17,16 +15,7 @@ async fn signed_then_two_more(app: &TestApp) -> String {
         Outcome::Written(cp) => assert_eq!(cp.head_seq, 7),
         other => panic!("{other:?}"),
     }
-    for i in 0..2 {
-        let res = app
-            .patch(&format!("/api/projects/{id}"))
-            .bearer_auth(&owner)
-            .json(&json!({"description": format!("after {i}")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-    }
+    describe(app, &owner, id, &["after 0", "after 1"]).await;
     auditor
 }
 

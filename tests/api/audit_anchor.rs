@@ -12,7 +12,7 @@ use regassist::db::Db;
 use serde_json::{json, Value};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::audit::{bypass, count, exec, fail_inserts_into, seed, verify};
+use crate::audit::{bypass, count, describe, exec, fail_inserts_into, seed, verify};
 use crate::both_backends;
 use crate::common::*;
 
@@ -170,16 +170,7 @@ both_backends!(
             "{metrics}"
         );
         // New writes refill seq 6 and 7 with other rows: now the checkpoint's row differs.
-        for i in 0..2 {
-            let res = app
-                .patch(&format!("/api/projects/{id}"))
-                .bearer_auth(&owner)
-                .json(&json!({"description": format!("after {i}")}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200);
-        }
+        describe(&app, &owner, id, &["after 0", "after 1"]).await;
         let v = verify(&app, &auditor).await;
         assert_eq!(v["is_valid"], false, "{v}");
         assert_eq!(v["checkpoint"], "mismatch");

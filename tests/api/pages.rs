@@ -16,17 +16,6 @@ async fn read(app: &TestApp, token: &str, path: &str) -> (u16, Option<String>, V
     (status, total, res.json().await.unwrap())
 }
 
-/// The status of a change sent as `token`.
-async fn status_after(change: reqwest::RequestBuilder, token: &str) -> u16 {
-    change
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 fn names(list: &Value) -> Vec<&str> {
     list.as_array()
         .unwrap()

@@ -154,7 +154,12 @@ impl Replica {
 
 /// The status of a GET of `path` with `token`.
 pub async fn status_of(app: &TestApp, token: &str, path: &str) -> u16 {
-    app.get(path)
+    status_after(app.get(path), token).await
+}
+
+/// The status of a request sent as `token`.
+pub async fn status_after(request: reqwest::RequestBuilder, token: &str) -> u16 {
+    request
         .bearer_auth(token)
         .send()
         .await
